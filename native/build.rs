@@ -1,0 +1,25 @@
+//! Finds the libmongocrypt that tests/setup.sh took from the pymongocrypt wheel and
+//! records its directory as the binary's rpath, so `keyshift` runs without
+//! LD_LIBRARY_PATH. mongocrypt-sys links against MONGOCRYPT_LIB_DIR (.cargo/config.toml).
+
+use std::path::Path;
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=MONGOCRYPT_LIB_DIR");
+    let Ok(dir) = std::env::var("MONGOCRYPT_LIB_DIR") else {
+        // No workspace config (e.g. a packaged build): the system linker path decides.
+        return;
+    };
+    let lib = Path::new(&dir).join("libmongocrypt.so");
+    if !lib.exists() {
+        panic!(
+            "libmongocrypt not found at {}: run `bash tests/setup.sh` (or `make setup`) first; \
+             it copies the library from the pymongocrypt wheel",
+            lib.display()
+        );
+    }
+    println!("cargo:rerun-if-changed={}", lib.display());
+    // $ORIGIN/../lib first, for a relocated install; then the build's own copy.
+    println!("cargo:rustc-link-arg=-Wl,-rpath,$ORIGIN/../lib");
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
+}

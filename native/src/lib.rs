@@ -1,0 +1,14 @@
+//! keyshift: the native CLI's library — everything that does I/O.
+//!
+//! What it is for: talking to MongoDB (the `mongodb` driver), to libmongocrypt (the
+//! `mongocrypt` crate, with crypto hooks from [`crypto_hooks`]), to the KMS providers
+//! and to files, to carry out what keyshift-core decides: inspect, preflight, rewrap,
+//! verify, rollback.
+//!
+//! What it is not: the place for decisions that need no I/O. Validation, planning and
+//! generation live in keyshift-core and are unit-tested there; this crate is the thin
+//! shell around them.
+
+pub mod crypt;
+pub mod crypto_hooks;
+pub mod ctx_runner;

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# README's test command (`make test`): setup if needed, static checks, the Rust tests,
+# core built for wasm32, and the Python tests, against a test world started here and
+# stopped on exit. Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "setup"
+bash tests/setup.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "core and wasm build for wasm32-unknown-unknown (core stays pure)"
+cargo build --locked --target wasm32-unknown-unknown -p keyshift-core -p keyshift-wasm
+
+step "test world up"
+trap 'tests/services/down >/dev/null 2>&1 || true' EXIT
+tests/services/up >/dev/null
+
+step "cargo test"
+cargo test --workspace --locked
+
+step "pytest"
+.venv/bin/pytest -c tests/pytest.ini tests
