@@ -2,19 +2,23 @@
 //!
 //! libmongocrypt decides; this loop only fetches what it asks for. NEED_MONGO_KEYS runs
 //! a `find` on the key vault with libmongocrypt's own filter; READY finalizes; DONE ends.
-//! NEED_KMS and NEED_KMS_CREDENTIALS (remote KMS providers) are not built yet: they
-//! return a clear error rather than guessing.
+//! NEED_KMS hands the requests to [`KmsIo`]. NEED_KMS_CREDENTIALS (on-demand cloud
+//! credentials) is not built yet: it returns a clear error rather than guessing.
 
 use bson::{Document, RawDocument, RawDocumentBuf};
 use futures_util::TryStreamExt;
 use mongocrypt::ctx::{Ctx, State};
 use mongodb::Collection;
 
+use crate::kms_io::{KmsError, KmsIo};
+
 /// Why a context could not complete.
 #[derive(Debug)]
 pub enum RunError {
     /// libmongocrypt reported an error (its message names the cause).
     Crypt(mongocrypt::error::Error),
+    /// A KMS request failed for good.
+    Kms(KmsError),
     /// The key vault query failed.
     Mongo(mongodb::error::Error),
     /// A document from libmongocrypt or the key vault was not valid BSON.
@@ -27,6 +31,7 @@ impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RunError::Crypt(e) => write!(f, "libmongocrypt: {e}"),
+            RunError::Kms(e) => write!(f, "KMS: {e}"),
             RunError::Mongo(e) => write!(f, "key vault: {e}"),
             RunError::Bson(e) => write!(f, "malformed BSON: {e}"),
             RunError::Unsupported(what) => write!(f, "not supported yet: {what}"),
@@ -39,6 +44,12 @@ impl std::error::Error for RunError {}
 impl From<mongocrypt::error::Error> for RunError {
     fn from(e: mongocrypt::error::Error) -> Self {
         RunError::Crypt(e)
+    }
+}
+
+impl From<KmsError> for RunError {
+    fn from(e: KmsError) -> Self {
+        RunError::Kms(e)
     }
 }
 
@@ -57,6 +68,7 @@ fn to_document(raw: &RawDocument) -> Result<Document, RunError> {
 pub async fn run(
     mut ctx: Ctx,
     key_vault: &Collection<RawDocumentBuf>,
+    kms: &KmsIo,
 ) -> Result<RawDocumentBuf, RunError> {
     let mut result = None;
     loop {
@@ -77,7 +89,11 @@ pub async fn run(
                     "libmongocrypt finished without a result",
                 ));
             }
-            State::NeedKms => return Err(RunError::Unsupported("remote KMS round trips")),
+            State::NeedKms => {
+                let scope = ctx.kms_scope();
+                kms.run_scope(&scope).await?;
+                // Dropping the scope tells libmongocrypt the KMS work is done.
+            }
             State::NeedKmsCredentials => {
                 return Err(RunError::Unsupported("on-demand KMS credentials"));
             }

@@ -12,3 +12,5 @@
 pub mod crypt;
 pub mod crypto_hooks;
 pub mod ctx_runner;
+pub mod kms_io;
+pub mod kms_tls;

@@ -10,6 +10,8 @@ use std::process::Command;
 
 use bson::spec::BinarySubtype;
 use bson::{Binary, Bson, Document, RawBson, doc, rawdoc};
+use keyshift::kms_io::KmsIo;
+use keyshift::kms_tls::KmsTls;
 use keyshift::{crypt, ctx_runner};
 use mongocrypt::ctx::Algorithm;
 
@@ -19,6 +21,7 @@ struct Fixture {
     data_ns: String,
     key_file: tempfile_path::TempKey,
     client: mongodb::Client,
+    kms: KmsIo,
 }
 
 /// A 96-byte local master key in a 0600 file, removed on drop.
@@ -64,6 +67,11 @@ impl Fixture {
             data_ns: format!("{db}.people"),
             key_file: tempfile_path::TempKey::new(&db),
             client: common::mongo_client().await,
+            kms: KmsIo {
+                tls: KmsTls::new(&Default::default()).unwrap(),
+                concurrency: 4,
+                timeout: std::time::Duration::from_secs(10),
+            },
         }
     }
 
@@ -115,7 +123,7 @@ async fn encrypt(
         .unwrap()
         .build_explicit_encrypt(value)
         .unwrap();
-    let out = ctx_runner::run(ctx, &f.coll(&f.key_vault_ns))
+    let out = ctx_runner::run(ctx, &f.coll(&f.key_vault_ns), &f.kms)
         .await
         .unwrap();
     let out = Document::try_from(out.as_ref()).unwrap();
@@ -128,7 +136,7 @@ async fn decrypt(f: &Fixture, crypt: &mongocrypt::Crypt, ciphertext: &Binary) ->
         .ctx_builder()
         .build_explicit_decrypt(msg.as_bytes())
         .unwrap();
-    let out = ctx_runner::run(ctx, &f.coll(&f.key_vault_ns))
+    let out = ctx_runner::run(ctx, &f.coll(&f.key_vault_ns), &f.kms)
         .await
         .unwrap();
     Document::try_from(out.as_ref())
@@ -150,7 +158,7 @@ async fn keyshift_encrypts_and_pymongo_decrypts() {
         .unwrap()
         .build_datakey()
         .unwrap();
-    let key_doc = ctx_runner::run(ctx, &f.coll(&f.key_vault_ns))
+    let key_doc = ctx_runner::run(ctx, &f.coll(&f.key_vault_ns), &f.kms)
         .await
         .unwrap();
     let key_doc = Document::try_from(key_doc.as_ref()).unwrap();

@@ -10,13 +10,18 @@ implementation, both ways:
         creates a local DEK, encrypts sample values (deterministic and random), inserts
         one document; prints {"_id", "keyId", "plain"} as canonical extended JSON.
 
-The local key file holds the 96 raw bytes. Nothing secret is printed.
+The local key file holds the 96 raw bytes. `--provider NAME` (repeatable: aws, azure,
+gcp, kmip) adds that stand-in's credentials and TLS options from the test world's env
+file; with `--provider` and no `--local-key-file`, the oracle holds only those providers,
+which is how a test proves a key really moved. Nothing secret is printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from bson import Binary, Decimal128, Int64, json_util
 from bson.codec_options import CodecOptions
@@ -24,18 +29,36 @@ from bson.binary import UUID_SUBTYPE, UuidRepresentation
 from pymongo import MongoClient
 from pymongo.encryption import Algorithm, ClientEncryption
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
+from kms_oracle import world_providers  # noqa: E402
+
 CANONICAL = json_util.JSONOptions(
     json_mode=json_util.JSONMode.CANONICAL, uuid_representation=UuidRepresentation.STANDARD
 )
 CODEC = CodecOptions(uuid_representation=UuidRepresentation.STANDARD)
 
 
+def _world() -> dict[str, str]:
+    path = Path(os.environ.get("KS_ENV_FILE", Path(__file__).resolve().parents[1] / "services/run/env"))
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
 def _client_encryption(args) -> tuple[MongoClient, ClientEncryption]:
     client = MongoClient(args.uri, uuidRepresentation="standard")
-    key = open(args.local_key_file, "rb").read()
-    if len(key) != 96:
-        sys.exit(f"local key file must hold 96 bytes, has {len(key)}")
-    ce = ClientEncryption({"local": {"key": key}}, args.key_vault, client, CODEC)
+    providers, tls = {}, {}
+    if args.local_key_file:
+        key = open(args.local_key_file, "rb").read()
+        if len(key) != 96:
+            sys.exit(f"local key file must hold 96 bytes, has {len(key)}")
+        providers["local"] = {"key": key}
+    if args.provider:
+        all_providers, all_tls, _ = world_providers(_world())
+        for name in args.provider:
+            providers[name] = all_providers[name]
+            tls[name] = all_tls[name]
+    if not providers:
+        sys.exit("give --local-key-file or --provider")
+    ce = ClientEncryption(providers, args.key_vault, client, CODEC, kms_tls_options=tls or None)
     return client, ce
 
 
@@ -92,7 +115,8 @@ def main() -> int:
     p.add_argument("command", choices=["decrypt", "encrypt"])
     p.add_argument("--uri", required=True)
     p.add_argument("--key-vault", required=True)
-    p.add_argument("--local-key-file", required=True)
+    p.add_argument("--local-key-file")
+    p.add_argument("--provider", action="append", choices=["aws", "azure", "gcp", "kmip"])
     p.add_argument("--coll", required=True)
     p.add_argument("--id", help="extended JSON of the document's _id (decrypt)")
     args = p.parse_args()

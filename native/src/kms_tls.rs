@@ -1,0 +1,122 @@
+//! TLS client configurations for KMS connections, one per provider name.
+//!
+//! Every KMS connection verifies its server: the system roots plus the provider's
+//! `tlsCAFile` when given (how tests trust the stand-ins' CA, and how users trust a
+//! private KMIP appliance). KMIP also authenticates keyshift with a client
+//! certificate (`tlsCertificateKeyFile`: the private key and certificate in one PEM).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ClientConfig, RootCertStore};
+
+/// A provider's TLS options, as in keyshift.toml's `[tlsOptions.NAME]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// Extra CA certificates (PEM) to trust for this provider.
+    pub ca_file: Option<PathBuf>,
+    /// Client private key and certificate chain in one PEM file (KMIP).
+    pub cert_key_file: Option<PathBuf>,
+}
+
+/// Why a TLS configuration could not be built; names the file and what to fix.
+#[derive(Debug)]
+pub struct TlsConfigError(pub String);
+
+impl std::fmt::Display for TlsConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TlsConfigError {}
+
+fn err(path: &Path, what: &str) -> TlsConfigError {
+    TlsConfigError(format!("{}: {what}", path.display()))
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn system_roots() -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    // Unreadable system certificates are skipped: a private CA file may still suffice.
+    let found = rustls_native_certs::load_native_certs();
+    let _ = roots.add_parsable_certificates(found.certs);
+    roots
+}
+
+fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|_| err(path, "cannot read it as PEM certificates"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| err(path, "holds a malformed PEM certificate"))?;
+    if certs.is_empty() {
+        return Err(err(path, "holds no PEM certificate"));
+    }
+    Ok(certs)
+}
+
+/// Builds the client configuration for one provider's options.
+pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, TlsConfigError> {
+    let mut roots = system_roots();
+    if let Some(ca) = &options.ca_file {
+        for cert in load_certs(ca)? {
+            roots
+                .add(cert)
+                .map_err(|_| err(ca, "holds a certificate that is not a valid CA"))?;
+        }
+    }
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsConfigError(format!("TLS setup failed: {e}")))?
+        .with_root_certificates(roots);
+    let config = match &options.cert_key_file {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let chain = load_certs(path)?;
+            // The key is never shown: errors name the file only.
+            let key = PrivateKeyDer::from_pem_file(path)
+                .map_err(|_| err(path, "holds no readable private key (PEM)"))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|_| err(path, "the private key does not match the certificate"))?
+        }
+    };
+    Ok(Arc::new(config))
+}
+
+/// The configurations for every provider name, built once per run.
+#[derive(Clone)]
+pub struct KmsTls {
+    default: Arc<ClientConfig>,
+    per_provider: HashMap<String, Arc<ClientConfig>>,
+}
+
+impl KmsTls {
+    /// Builds configurations for each provider name with TLS options (e.g. "kmip",
+    /// "aws:prod"); others use the system roots.
+    pub fn new(options: &HashMap<String, TlsOptions>) -> Result<Self, TlsConfigError> {
+        let default = client_config(&TlsOptions::default())?;
+        let per_provider = options
+            .iter()
+            .map(|(name, o)| Ok((name.clone(), client_config(o)?)))
+            .collect::<Result<_, TlsConfigError>>()?;
+        Ok(KmsTls {
+            default,
+            per_provider,
+        })
+    }
+
+    /// The configuration for a provider name as libmongocrypt reports it.
+    pub fn for_provider(&self, name: &str) -> Arc<ClientConfig> {
+        self.per_provider
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| self.default.clone())
+    }
+}
