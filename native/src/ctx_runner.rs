@@ -1,7 +1,9 @@
 //! Drives a libmongocrypt context to completion: the I/O each state asks for.
 //!
-//! libmongocrypt decides; this loop only fetches what it asks for. NEED_MONGO_KEYS runs
-//! a `find` on the key vault with libmongocrypt's own filter; READY finalizes; DONE ends.
+//! libmongocrypt decides; this loop only fetches what it asks for. NEED_MONGO_KEYS is
+//! answered from a [`Keys`] source: the key vault (a `find` with libmongocrypt's own
+//! filter) or key documents the caller already holds (rewrap answers from its backup, so
+//! what it rewraps and proves is exactly what it backed up). READY finalizes; DONE ends.
 //! NEED_KMS hands the requests to [`KmsIo`]. NEED_KMS_CREDENTIALS (on-demand cloud
 //! credentials) is not built yet: it returns a clear error rather than guessing.
 
@@ -59,25 +61,39 @@ impl From<mongodb::error::Error> for RunError {
     }
 }
 
+/// Where NEED_MONGO_KEYS gets its key documents.
+#[derive(Clone, Copy)]
+pub enum Keys<'a> {
+    /// Query the key vault with libmongocrypt's filter.
+    Vault(&'a Collection<RawDocumentBuf>),
+    /// Exactly these documents (each must be one libmongocrypt asked for).
+    Given(&'a [RawDocumentBuf]),
+}
+
 fn to_document(raw: &RawDocument) -> Result<Document, RunError> {
     Document::try_from(raw).map_err(|e| RunError::Bson(e.to_string()))
 }
 
 /// Runs `ctx` until DONE and returns what READY finalized (libmongocrypt's result
 /// document: a new key document, `{v: ...}` for explicit encrypt/decrypt, ...).
-pub async fn run(
-    mut ctx: Ctx,
-    key_vault: &Collection<RawDocumentBuf>,
-    kms: &KmsIo,
-) -> Result<RawDocumentBuf, RunError> {
+pub async fn run(mut ctx: Ctx, keys: Keys<'_>, kms: &KmsIo) -> Result<RawDocumentBuf, RunError> {
     let mut result = None;
     loop {
         match ctx.state()? {
             State::NeedMongoKeys => {
-                let filter = to_document(ctx.mongo_op()?)?;
-                let mut cursor = key_vault.find(filter).await?;
-                while let Some(key) = cursor.try_next().await? {
-                    ctx.mongo_feed(&key)?;
+                match keys {
+                    Keys::Vault(key_vault) => {
+                        let filter = to_document(ctx.mongo_op()?)?;
+                        let mut cursor = key_vault.find(filter).await?;
+                        while let Some(key) = cursor.try_next().await? {
+                            ctx.mongo_feed(&key)?;
+                        }
+                    }
+                    Keys::Given(docs) => {
+                        for key in docs {
+                            ctx.mongo_feed(key)?;
+                        }
+                    }
                 }
                 ctx.mongo_done()?;
             }

@@ -14,3 +14,5 @@ pub mod crypto_hooks;
 pub mod ctx_runner;
 pub mod kms_io;
 pub mod kms_tls;
+pub mod rewrap;
+pub mod secret;

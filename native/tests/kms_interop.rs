@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use bson::spec::BinarySubtype;
 use bson::{Bson, Document, RawBson, doc};
+use keyshift::ctx_runner::Keys;
 use keyshift::kms_io::KmsIo;
 use keyshift::kms_tls::{KmsTls, TlsOptions};
 use keyshift::{crypt, ctx_runner};
@@ -93,7 +94,7 @@ async fn keyshift_wraps_and_the_oracle_unwraps(provider: &str, delegated: bool) 
         .unwrap()
         .build_datakey()
         .unwrap();
-    let key_doc = ctx_runner::run(ctx, &key_vault.clone_with_type(), &kms)
+    let key_doc = ctx_runner::run(ctx, Keys::Vault(&key_vault.clone_with_type()), &kms)
         .await
         .unwrap_or_else(|e| panic!("{provider}: creating a DEK failed: {e}"));
     let key_doc = Document::try_from(key_doc.as_ref()).unwrap();
@@ -118,7 +119,7 @@ async fn keyshift_wraps_and_the_oracle_unwraps(provider: &str, delegated: bool) 
         .unwrap()
         .build_explicit_encrypt(RawBson::String(format!("secret under {provider}")))
         .unwrap();
-    let out = ctx_runner::run(ctx, &key_vault.clone_with_type(), &kms)
+    let out = ctx_runner::run(ctx, Keys::Vault(&key_vault.clone_with_type()), &kms)
         .await
         .unwrap_or_else(|e| panic!("{provider}: encrypting failed: {e}"));
     let ciphertext = Document::try_from(out.as_ref())

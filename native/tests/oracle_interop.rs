@@ -10,6 +10,7 @@ use std::process::Command;
 
 use bson::spec::BinarySubtype;
 use bson::{Binary, Bson, Document, RawBson, doc, rawdoc};
+use keyshift::ctx_runner::Keys;
 use keyshift::kms_io::KmsIo;
 use keyshift::kms_tls::KmsTls;
 use keyshift::{crypt, ctx_runner};
@@ -123,7 +124,7 @@ async fn encrypt(
         .unwrap()
         .build_explicit_encrypt(value)
         .unwrap();
-    let out = ctx_runner::run(ctx, &f.coll(&f.key_vault_ns), &f.kms)
+    let out = ctx_runner::run(ctx, Keys::Vault(&f.coll(&f.key_vault_ns)), &f.kms)
         .await
         .unwrap();
     let out = Document::try_from(out.as_ref()).unwrap();
@@ -136,7 +137,7 @@ async fn decrypt(f: &Fixture, crypt: &mongocrypt::Crypt, ciphertext: &Binary) ->
         .ctx_builder()
         .build_explicit_decrypt(msg.as_bytes())
         .unwrap();
-    let out = ctx_runner::run(ctx, &f.coll(&f.key_vault_ns), &f.kms)
+    let out = ctx_runner::run(ctx, Keys::Vault(&f.coll(&f.key_vault_ns)), &f.kms)
         .await
         .unwrap();
     Document::try_from(out.as_ref())
@@ -158,7 +159,7 @@ async fn keyshift_encrypts_and_pymongo_decrypts() {
         .unwrap()
         .build_datakey()
         .unwrap();
-    let key_doc = ctx_runner::run(ctx, &f.coll(&f.key_vault_ns), &f.kms)
+    let key_doc = ctx_runner::run(ctx, Keys::Vault(&f.coll(&f.key_vault_ns)), &f.kms)
         .await
         .unwrap();
     let key_doc = Document::try_from(key_doc.as_ref()).unwrap();

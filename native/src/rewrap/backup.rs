@@ -1,0 +1,230 @@
+//! The rewrap backup: every key a run will touch, written and fsynced before the first
+//! write to the key vault, and the source the run then rewraps from.
+//!
+//! Format: JSON lines, mode 0600. Line 1 is a header (format version, key vault
+//! namespace, the target master key, the run id); each further line is one key
+//! document in canonical extended JSON, which keeps every BSON type exactly (binary
+//! subtypes included). The key documents are what the key vault held: DEKs wrapped by
+//! their old master key, never plaintext key material.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use bson::{Bson, Document, RawDocumentBuf};
+use serde_json::json;
+
+/// The backup format this build writes and reads.
+pub const FORMAT: u32 = 1;
+
+/// What a backup file says about itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    /// Key vault namespace, `db.coll`.
+    pub key_vault: String,
+    /// The master key the run moved keys to.
+    pub target: Document,
+    /// The run that wrote it.
+    pub run_id: String,
+}
+
+/// Writes a backup; nothing is durable until [`BackupWriter::finish`].
+pub struct BackupWriter {
+    path: PathBuf,
+    out: BufWriter<File>,
+    count: u64,
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> String {
+    format!("backup {}: {e}", path.display())
+}
+
+impl BackupWriter {
+    /// Creates `dir/keyshift-backup-RUN.jsonl` (never overwrites) and writes the header.
+    pub fn create(dir: &Path, header: &Header) -> Result<Self, String> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| io_err(dir, e))?;
+        let path = dir.join(format!("keyshift-backup-{}.jsonl", header.run_id));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| io_err(&path, e))?;
+        let mut w = BackupWriter {
+            path,
+            out: BufWriter::new(file),
+            count: 0,
+        };
+        let head = json!({
+            "keyshiftBackup": FORMAT,
+            "keyVault": header.key_vault,
+            "target": Bson::Document(header.target.clone()).into_canonical_extjson(),
+            "runId": header.run_id,
+        });
+        w.line(&head)?;
+        Ok(w)
+    }
+
+    fn line(&mut self, value: &serde_json::Value) -> Result<(), String> {
+        serde_json::to_writer(&mut self.out, value).map_err(|e| format!("backup: {e}"))?;
+        self.out.write_all(b"\n").map_err(|e| io_err(&self.path, e))
+    }
+
+    /// Appends one key document.
+    pub fn push(&mut self, key: &RawDocumentBuf) -> Result<(), String> {
+        let doc = Document::try_from(key.as_ref()).map_err(|e| format!("key document: {e}"))?;
+        self.line(&Bson::Document(doc).into_canonical_extjson())?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Flushes and fsyncs the file and its directory; returns the path and key count.
+    pub fn finish(self) -> Result<(PathBuf, u64), String> {
+        let BackupWriter { path, out, count } = self;
+        let file = out
+            .into_inner()
+            .map_err(|e| io_err(&path, e.into_error()))?;
+        file.sync_all().map_err(|e| io_err(&path, e))?;
+        if let Some(dir) = path.parent() {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io_err(dir, e))?;
+        }
+        Ok((path, count))
+    }
+}
+
+/// Reads a backup back, a batch at a time (memory bounded by the batch size).
+pub struct BackupReader {
+    path: PathBuf,
+    lines: std::io::Lines<BufReader<File>>,
+    /// The file's header.
+    pub header: Header,
+}
+
+fn parse_doc(path: &Path, line: &str) -> Result<Document, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| format!("backup {}: {e}", path.display()))?;
+    match Bson::try_from(value) {
+        Ok(Bson::Document(d)) => Ok(d),
+        _ => Err(format!(
+            "backup {}: a line is not a key document",
+            path.display()
+        )),
+    }
+}
+
+impl BackupReader {
+    /// Opens a backup and checks its header.
+    pub fn open(path: &Path) -> Result<Self, String> {
+        let file = File::open(path).map_err(|e| io_err(path, e))?;
+        let mut lines = BufReader::new(file).lines();
+        let first = lines
+            .next()
+            .ok_or_else(|| format!("backup {}: empty file", path.display()))?
+            .map_err(|e| io_err(path, e))?;
+        let head = parse_doc(path, &first)?;
+        let bad = || format!("backup {}: not a keyshift backup header", path.display());
+        match head.get("keyshiftBackup") {
+            Some(Bson::Int32(v)) if *v as u32 == FORMAT => {}
+            Some(Bson::Int64(v)) if *v as u32 == FORMAT => {}
+            _ => return Err(bad()),
+        }
+        let header = Header {
+            key_vault: head.get_str("keyVault").map_err(|_| bad())?.to_string(),
+            target: head.get_document("target").map_err(|_| bad())?.clone(),
+            run_id: head.get_str("runId").map_err(|_| bad())?.to_string(),
+        };
+        Ok(BackupReader {
+            path: path.to_path_buf(),
+            lines,
+            header,
+        })
+    }
+
+    /// Up to `n` key documents; an empty batch means the end.
+    pub fn next_batch(&mut self, n: usize) -> Result<Vec<RawDocumentBuf>, String> {
+        let mut batch = Vec::with_capacity(n);
+        while batch.len() < n {
+            let Some(line) = self.lines.next() else { break };
+            let line = line.map_err(|e| io_err(&self.path, e))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let doc = parse_doc(&self.path, &line)?;
+            batch.push(RawDocumentBuf::try_from(&doc).map_err(|e| format!("backup: {e}"))?);
+        }
+        Ok(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::spec::BinarySubtype;
+    use bson::{Binary, DateTime, doc};
+    use std::os::unix::fs::PermissionsExt;
+
+    fn key(i: u8) -> Document {
+        doc! {
+            "_id": Binary { subtype: BinarySubtype::Uuid, bytes: vec![i; 16] },
+            "keyMaterial": Binary { subtype: BinarySubtype::Generic, bytes: vec![i; 160] },
+            "creationDate": DateTime::from_millis(1_700_000_000_000),
+            "status": 0,
+            "masterKey": {"provider": "local"},
+            "keyAltNames": ["k"],
+        }
+    }
+
+    #[test]
+    fn a_backup_reads_back_exactly_in_batches_and_is_private() {
+        let dir = std::env::temp_dir().join(format!("ks-backup-test-{}", std::process::id()));
+        let header = Header {
+            key_vault: "encryption.__keyVault".into(),
+            target: doc! {"provider": "aws", "region": "us-east-1", "key": "arn:aws:kms:us-east-1:111122223333:key/x"},
+            run_id: "test-1".into(),
+        };
+        let mut w = BackupWriter::create(&dir, &header).unwrap();
+        for i in 0..5 {
+            w.push(&RawDocumentBuf::try_from(&key(i)).unwrap()).unwrap();
+        }
+        let (path, count) = w.finish().unwrap();
+        assert_eq!(count, 5);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // Never overwritten.
+        assert!(BackupWriter::create(&dir, &header).is_err());
+
+        let mut r = BackupReader::open(&path).unwrap();
+        assert_eq!(r.header, header);
+        let mut back = Vec::new();
+        loop {
+            let batch = r.next_batch(2).unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            assert!(batch.len() <= 2);
+            back.extend(batch);
+        }
+        let back: Vec<Document> = back
+            .iter()
+            .map(|d| Document::try_from(d.as_ref()).unwrap())
+            .collect();
+        assert_eq!(back, (0..5).map(key).collect::<Vec<_>>());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_backup_is_refused() {
+        let path = std::env::temp_dir().join(format!("ks-not-backup-{}", std::process::id()));
+        std::fs::write(&path, "{\"hello\": 1}\n").unwrap();
+        let err = BackupReader::open(&path).err().unwrap();
+        assert!(err.contains("not a keyshift backup"), "{err}");
+        std::fs::remove_file(&path).unwrap();
+    }
+}

@@ -1,0 +1,316 @@
+//! Rewrap: move every selected DEK under the target master key, keeping DESIGN.md's
+//! promises.
+//!
+//! 1. Select (the filter, in `_id` order) and skip keys already under the target
+//!    ([`target::is_under`]), so a rerun after any interruption converges.
+//! 2. Back up every key it will touch, fsynced, mode 0600 ([`backup`]), before any
+//!    write. The rest of the run reads its keys from that backup, so memory is bounded
+//!    by the batch size and nothing unbacked is ever written.
+//! 3. Per batch: one libmongocrypt rewrap context (old master key unwraps, target
+//!    wraps; KMS requests concurrent), then a proof per key ([`prove`]), then a
+//!    compare-and-swap write per proven key: `_id` and the old `keyMaterial` must still
+//!    match, else the key changed meanwhile and is left alone and reported.
+//!
+//! `dry_run` does all of it but the backup file and the writes.
+
+pub mod backup;
+pub mod prove;
+pub mod target;
+
+use std::path::PathBuf;
+
+use bson::{Binary, Bson, Document, RawDocumentBuf, doc};
+use futures_util::{StreamExt, TryStreamExt, stream};
+use mongocrypt::Crypt;
+use mongodb::Collection;
+
+use crate::crypt;
+use crate::ctx_runner::{self, Keys};
+use crate::kms_io::KmsIo;
+use crate::secret::SecretDoc;
+
+/// Everything a rewrap run needs, resolved (secrets read, paths checked).
+pub struct Job {
+    /// The key vault collection.
+    pub key_vault: Collection<RawDocumentBuf>,
+    /// `db.coll` of the key vault, for the backup header and messages.
+    pub key_vault_ns: String,
+    /// libmongocrypt kmsProviders for the source(s) and the target.
+    pub kms_providers: SecretDoc,
+    /// The target master key (`provider` names a key of `kms_providers`).
+    pub target: Document,
+    /// Which keys to consider (keys already under the target are skipped anyway).
+    pub filter: Document,
+    /// Keys per batch (memory is bounded by it).
+    pub batch_size: usize,
+    /// KMS transport (its concurrency also bounds proofs and writes in flight).
+    pub kms: KmsIo,
+    /// Where the backup goes.
+    pub backup_dir: PathBuf,
+    /// Unique id of this run (names the backup file).
+    pub run_id: String,
+    /// Do everything but write.
+    pub dry_run: bool,
+}
+
+/// Why one key was not moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyOutcome {
+    /// Someone changed the key between backup and write: left alone.
+    ChangedMeanwhile,
+    /// The new wrapping could not be proven: not written.
+    NotProven(String),
+}
+
+/// What a run did. Key ids are UUIDs (not secret).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Keys matching the filter.
+    pub selected: u64,
+    /// Of those, already under the target (skipped).
+    pub already_under_target: u64,
+    /// Keys rewrapped, proven and written (or, in a dry run, that would be).
+    pub rewrapped: u64,
+    /// Keys not moved, with why.
+    pub not_moved: Vec<(String, KeyOutcome)>,
+    /// The backup written before the first write (none in a dry run or with no work).
+    pub backup: Option<PathBuf>,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+}
+
+/// Why a run stopped. Keys written before it stopped are proven and backed up.
+#[derive(Debug)]
+pub struct RewrapError(pub String);
+
+impl std::fmt::Display for RewrapError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RewrapError {}
+
+fn fail(what: &str, e: impl std::fmt::Display) -> RewrapError {
+    RewrapError(format!("{what}: {e}"))
+}
+
+/// Progress events, for bars and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Selection and backup: keys seen so far.
+    Scanned(u64),
+    /// Keys to move, known once the backup is complete.
+    ToMove(u64),
+    /// Keys finished (moved or not) so far.
+    Done(u64),
+}
+
+fn uuid_of(doc: &RawDocumentBuf) -> String {
+    match doc.get("_id") {
+        Ok(Some(bson::RawBsonRef::Binary(b))) => match <[u8; 16]>::try_from(b.bytes) {
+            Ok(bytes) => bson::Uuid::from_bytes(bytes).to_string(),
+            Err(_) => "(non-UUID _id)".into(),
+        },
+        _ => "(no _id)".into(),
+    }
+}
+
+fn master_key_of(doc: &RawDocumentBuf) -> Option<Document> {
+    match doc.get("masterKey") {
+        Ok(Some(bson::RawBsonRef::Document(d))) => Document::try_from(d).ok(),
+        _ => None,
+    }
+}
+
+fn target_only(providers: &Document, target: &Document) -> Result<Document, RewrapError> {
+    let name = target
+        .get_str("provider")
+        .map_err(|_| RewrapError("the target master key names no provider".into()))?;
+    let creds = providers.get(name).cloned().ok_or_else(|| {
+        RewrapError(format!(
+            "the target provider {name:?} is not among the configured kmsProviders"
+        ))
+    })?;
+    Ok(doc! { name: creds })
+}
+
+/// Runs a rewrap job to the end (or to its first fatal error).
+pub async fn run(job: &Job, progress: &dyn Fn(Progress)) -> Result<Report, RewrapError> {
+    let mut report = Report {
+        dry_run: job.dry_run,
+        ..Report::default()
+    };
+    let target_providers = target_only(job.kms_providers.expose(), &job.target)?;
+
+    // 1 + 2: select, skip what is done, back up the rest. In a dry run the "backup"
+    // lives in a temporary file that is removed at the end.
+    let backup_dir = if job.dry_run {
+        std::env::temp_dir().join(format!("keyshift-dry-run-{}", job.run_id))
+    } else {
+        job.backup_dir.clone()
+    };
+    let header = backup::Header {
+        key_vault: job.key_vault_ns.clone(),
+        target: job.target.clone(),
+        run_id: job.run_id.clone(),
+    };
+    let mut writer = backup::BackupWriter::create(&backup_dir, &header).map_err(RewrapError)?;
+    let mut cursor = job
+        .key_vault
+        .find(job.filter.clone())
+        .sort(doc! {"_id": 1})
+        .batch_size(job.batch_size.min(u32::MAX as usize) as u32)
+        .await
+        .map_err(|e| fail("reading the key vault", e))?;
+    let mut to_move = 0u64;
+    while let Some(key) = cursor
+        .try_next()
+        .await
+        .map_err(|e| fail("reading the key vault", e))?
+    {
+        report.selected += 1;
+        match master_key_of(&key) {
+            Some(mk) if target::is_under(&mk, &job.target) => report.already_under_target += 1,
+            _ => {
+                writer.push(&key).map_err(RewrapError)?;
+                to_move += 1;
+            }
+        }
+        if report.selected % 1000 == 0 {
+            progress(Progress::Scanned(report.selected));
+        }
+    }
+    progress(Progress::Scanned(report.selected));
+    let (backup_path, _) = writer.finish().map_err(RewrapError)?;
+    progress(Progress::ToMove(to_move));
+
+    let result = move_keys(job, &backup_path, &target_providers, &mut report, progress).await;
+    if job.dry_run {
+        let _ = std::fs::remove_dir_all(&backup_dir);
+    } else if to_move > 0 {
+        report.backup = Some(backup_path);
+    } else {
+        // Nothing to touch: an empty backup would only confuse a later rollback.
+        let _ = std::fs::remove_file(&backup_path);
+    }
+    result.map(|()| report)
+}
+
+async fn move_keys(
+    job: &Job,
+    backup_path: &std::path::Path,
+    target_providers: &Document,
+    report: &mut Report,
+    progress: &dyn Fn(Progress),
+) -> Result<(), RewrapError> {
+    let mut reader = backup::BackupReader::open(backup_path).map_err(RewrapError)?;
+    let mut done = 0u64;
+    loop {
+        let batch = reader.next_batch(job.batch_size).map_err(RewrapError)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let new_docs = rewrap_batch(job, &batch).await?;
+        // Fresh handles per batch: no key cache can stand in for a real unwrap.
+        let under_new = crypt::build(target_providers).map_err(|e| fail("libmongocrypt", e))?;
+        let under_old =
+            crypt::build(job.kms_providers.expose()).map_err(|e| fail("libmongocrypt", e))?;
+        let outcomes: Vec<(String, Option<KeyOutcome>)> = stream::iter(batch.iter())
+            .map(|old| {
+                let new = new_docs.iter().find(|n| uuid_of(n) == uuid_of(old));
+                let (under_new, under_old) = (&under_new, &under_old);
+                async move {
+                    let id = uuid_of(old);
+                    let Some(new) = new else {
+                        let why = "libmongocrypt returned no rewrapped document".to_string();
+                        return Ok((id, Some(KeyOutcome::NotProven(why))));
+                    };
+                    if let Err(e) = prove::prove(under_new, under_old, old, new, &job.kms).await {
+                        return Ok((id, Some(KeyOutcome::NotProven(e.0))));
+                    }
+                    if job.dry_run {
+                        return Ok((id, None));
+                    }
+                    let swapped = compare_and_swap(&job.key_vault, old, new).await?;
+                    Ok((id, (!swapped).then_some(KeyOutcome::ChangedMeanwhile)))
+                }
+            })
+            .buffer_unordered(job.kms.concurrency.max(1))
+            .try_collect()
+            .await?;
+        for (id, outcome) in outcomes {
+            match outcome {
+                None => report.rewrapped += 1,
+                Some(o) => report.not_moved.push((id, o)),
+            }
+            done += 1;
+        }
+        progress(Progress::Done(done));
+    }
+}
+
+/// One libmongocrypt rewrap context over a batch read from the backup.
+async fn rewrap_batch(
+    job: &Job,
+    batch: &[RawDocumentBuf],
+) -> Result<Vec<RawDocumentBuf>, RewrapError> {
+    let ids: Vec<Bson> = batch
+        .iter()
+        .filter_map(|d| match d.get("_id") {
+            Ok(Some(bson::RawBsonRef::Binary(b))) => Some(Bson::Binary(Binary {
+                subtype: b.subtype,
+                bytes: b.bytes.to_vec(),
+            })),
+            _ => None,
+        })
+        .collect();
+    let filter = RawDocumentBuf::try_from(&doc! {"_id": {"$in": ids}})
+        .map_err(|e| fail("rewrap filter", e))?;
+    let crypt: Crypt =
+        crypt::build(job.kms_providers.expose()).map_err(|e| fail("libmongocrypt", e))?;
+    let ctx = crypt
+        .ctx_builder()
+        .key_encryption_key(&job.target)
+        .and_then(|b| b.build_rewrap_many_datakey(&filter))
+        .map_err(|e| fail("starting the rewrap", e))?;
+    let out = ctx_runner::run(ctx, Keys::Given(batch), &job.kms)
+        .await
+        .map_err(|e| fail("rewrapping a batch", e))?;
+    let out = Document::try_from(out.as_ref()).map_err(|e| fail("rewrap result", e))?;
+    let Ok(list) = out.get_array("v") else {
+        return Ok(Vec::new());
+    };
+    list.iter()
+        .map(|v| match v {
+            Bson::Document(d) => RawDocumentBuf::try_from(d).map_err(|e| fail("rewrap result", e)),
+            _ => Err(RewrapError("rewrap result holds a non-document".into())),
+        })
+        .collect()
+}
+
+/// The write: only if `_id` and the old `keyMaterial` still match. Returns whether it
+/// matched (false: someone changed the key meanwhile; it is left alone).
+async fn compare_and_swap(
+    key_vault: &Collection<RawDocumentBuf>,
+    old: &RawDocumentBuf,
+    new: &RawDocumentBuf,
+) -> Result<bool, RewrapError> {
+    let old = Document::try_from(old.as_ref()).map_err(|e| fail("key document", e))?;
+    let new = Document::try_from(new.as_ref()).map_err(|e| fail("rewrapped document", e))?;
+    let field = |d: &Document, k: &str| {
+        d.get(k)
+            .cloned()
+            .ok_or_else(|| RewrapError(format!("key document lacks {k}")))
+    };
+    let filter = doc! {"_id": field(&old, "_id")?, "keyMaterial": field(&old, "keyMaterial")?};
+    let update = doc! {
+        "$set": {"keyMaterial": field(&new, "keyMaterial")?, "masterKey": field(&new, "masterKey")?},
+        "$currentDate": {"updateDate": true},
+    };
+    let res = key_vault
+        .update_one(filter, update)
+        .await
+        .map_err(|e| fail("writing a key", e))?;
+    Ok(res.matched_count == 1)
+}

@@ -1,0 +1,84 @@
+//! Where rewrap decides a key is proven: a fresh random probe, encrypted with the key
+//! under its NEW wrapping (unwrapped by the target KMS alone), must decrypt with the
+//! key under its OLD wrapping (unwrapped by the source). Equal plaintext means both
+//! wrappings hold the same DEK, so writing the new one loses nothing.
+//!
+//! The two handles are fresh for every batch and see each key once, so libmongocrypt's
+//! key cache can never answer in place of a real unwrap.
+
+use bson::spec::BinarySubtype;
+use bson::{Binary, Bson, Document, RawBson, RawDocumentBuf, rawdoc};
+use mongocrypt::Crypt;
+use mongocrypt::ctx::Algorithm;
+
+use crate::ctx_runner::{self, Keys};
+use crate::kms_io::KmsIo;
+
+/// Why a new wrapping was not proven (no secret in it: ids and libmongocrypt errors).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotProven(pub String);
+
+fn key_id(doc: &RawDocumentBuf) -> Result<Vec<u8>, NotProven> {
+    match doc.get("_id") {
+        Ok(Some(bson::RawBsonRef::Binary(b))) if b.subtype == BinarySubtype::Uuid => {
+            Ok(b.bytes.to_vec())
+        }
+        _ => Err(NotProven("key document has no UUID _id".into())),
+    }
+}
+
+fn value_of(out: &RawDocumentBuf) -> Result<Bson, NotProven> {
+    Document::try_from(out.as_ref())
+        .ok()
+        .and_then(|d| d.get("v").cloned())
+        .ok_or_else(|| NotProven("libmongocrypt returned no value".into()))
+}
+
+/// Proves that `new` (the key rewrapped for the target) holds the same DEK as `old`.
+pub async fn prove(
+    under_new: &Crypt,
+    under_old: &Crypt,
+    old: &RawDocumentBuf,
+    new: &RawDocumentBuf,
+    kms: &KmsIo,
+) -> Result<(), NotProven> {
+    let id = key_id(old)?;
+    if key_id(new)? != id {
+        return Err(NotProven("rewrapped document has another _id".into()));
+    }
+    let probe = crate::crypto_hooks::random(32).map_err(|e| NotProven(e.to_string()))?;
+    let crypt_err = |stage: &str, e: &dyn std::fmt::Display| NotProven(format!("{stage}: {e}"));
+
+    let encrypt = under_new
+        .ctx_builder()
+        .key_id(&id)
+        .and_then(|b| b.algorithm(Algorithm::Random))
+        .and_then(|b| {
+            b.build_explicit_encrypt(RawBson::Binary(Binary {
+                subtype: BinarySubtype::Generic,
+                bytes: probe.clone(),
+            }))
+        })
+        .map_err(|e| crypt_err("probe encrypt", &e))?;
+    let sealed = ctx_runner::run(encrypt, Keys::Given(std::slice::from_ref(new)), kms)
+        .await
+        .map_err(|e| crypt_err("unwrapping the new wrapping", &e))?;
+    let Bson::Binary(ciphertext) = value_of(&sealed)? else {
+        return Err(NotProven("probe ciphertext is not binary".into()));
+    };
+
+    let msg = rawdoc! {"v": RawBson::Binary(ciphertext)};
+    let decrypt = under_old
+        .ctx_builder()
+        .build_explicit_decrypt(msg.as_bytes())
+        .map_err(|e| crypt_err("probe decrypt", &e))?;
+    let opened = ctx_runner::run(decrypt, Keys::Given(std::slice::from_ref(old)), kms)
+        .await
+        .map_err(|e| crypt_err("unwrapping the old wrapping", &e))?;
+    match value_of(&opened)? {
+        Bson::Binary(b) if b.bytes == probe => Ok(()),
+        _ => Err(NotProven(
+            "the new wrapping holds a different DEK than the old one".into(),
+        )),
+    }
+}
