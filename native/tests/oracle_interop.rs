@@ -9,7 +9,7 @@ mod common;
 use std::process::Command;
 
 use bson::spec::BinarySubtype;
-use bson::{Binary, Bson, Document, RawBson, doc, rawdoc};
+use bson::{Binary, Bson, Document, RawBson, doc};
 use keyshift::ctx_runner::Keys;
 use keyshift::kms_io::KmsIo;
 use keyshift::kms_tls::KmsTls;
@@ -132,10 +132,9 @@ async fn encrypt(
 }
 
 async fn decrypt(f: &Fixture, crypt: &mongocrypt::Crypt, ciphertext: &Binary) -> Bson {
-    let msg = rawdoc! {"v": RawBson::Binary(ciphertext.clone())};
     let ctx = crypt
         .ctx_builder()
-        .build_explicit_decrypt(msg.as_bytes())
+        .build_explicit_decrypt(&ciphertext.bytes)
         .unwrap();
     let out = ctx_runner::run(ctx, Keys::Vault(&f.coll(&f.key_vault_ns)), &f.kms)
         .await

@@ -12,9 +12,11 @@ Services are plug-ins: each `svc_*.py` module beside this file defines
 
 and adding a service is adding such a module: nothing here changes.
 
-The env file run/env holds KEY=VALUE lines (values without spaces or quotes, so both
-`source` in bash and a line split in Rust read it); run/env.json holds the same as JSON.
-Rust and Python tests find it at tests/services/run/env, or at $KS_ENV_FILE.
+The env file run/env holds KEY=VALUE lines, one per line, values without spaces or
+quotes: read it line by line, splitting at the first `=` (not with bash `source`: a URI
+holds `&`). run/env.json holds the same as JSON. Rust and Python tests find it at
+tests/services/run/env, or at $KS_ENV_FILE. $KS_RUN_DIR moves the whole run directory
+(so two worlds can run side by side).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ sys.path.insert(0, str(HERE))
 
 import pki  # noqa: E402
 
-RUN_DIR = HERE / "run"
+RUN_DIR = Path(os.environ.get("KS_RUN_DIR", HERE / "run")).resolve()
 PIDS_FILE = RUN_DIR / "pids"
 ENV_FILE = RUN_DIR / "env"
 

@@ -226,13 +226,17 @@ async fn move_keys(
                         let why = "libmongocrypt returned no rewrapped document".to_string();
                         return Ok((id, Some(KeyOutcome::NotProven(why))));
                     };
-                    if let Err(e) = prove::prove(under_new, under_old, old, new, &job.kms).await {
+                    let new = match merged(old, new) {
+                        Ok(doc) => doc,
+                        Err(why) => return Ok((id, Some(KeyOutcome::NotProven(why)))),
+                    };
+                    if let Err(e) = prove::prove(under_new, under_old, old, &new, &job.kms).await {
                         return Ok((id, Some(KeyOutcome::NotProven(e.0))));
                     }
                     if job.dry_run {
                         return Ok((id, None));
                     }
-                    let swapped = compare_and_swap(&job.key_vault, old, new).await?;
+                    let swapped = compare_and_swap(&job.key_vault, old, &new).await?;
                     Ok((id, (!swapped).then_some(KeyOutcome::ChangedMeanwhile)))
                 }
             })
@@ -248,6 +252,21 @@ async fn move_keys(
         }
         progress(Progress::Done(done));
     }
+}
+
+/// The key document as it will be after the write: the old one with the rewrapped
+/// `keyMaterial` and `masterKey` (libmongocrypt returns only those and `_id`).
+fn merged(old: &RawDocumentBuf, rewrapped: &RawDocumentBuf) -> Result<RawDocumentBuf, String> {
+    let mut doc = Document::try_from(old.as_ref()).map_err(|e| e.to_string())?;
+    let new = Document::try_from(rewrapped.as_ref()).map_err(|e| e.to_string())?;
+    for field in ["keyMaterial", "masterKey"] {
+        let value = new
+            .get(field)
+            .cloned()
+            .ok_or_else(|| format!("rewrapped document lacks {field}"))?;
+        doc.insert(field, value);
+    }
+    RawDocumentBuf::try_from(&doc).map_err(|e| e.to_string())
 }
 
 /// One libmongocrypt rewrap context over a batch read from the backup.

@@ -7,7 +7,7 @@
 //! key cache can never answer in place of a real unwrap.
 
 use bson::spec::BinarySubtype;
-use bson::{Binary, Bson, Document, RawBson, RawDocumentBuf, rawdoc};
+use bson::{Binary, Bson, Document, RawBson, RawDocumentBuf};
 use mongocrypt::Crypt;
 use mongocrypt::ctx::Algorithm;
 
@@ -67,10 +67,10 @@ pub async fn prove(
         return Err(NotProven("probe ciphertext is not binary".into()));
     };
 
-    let msg = rawdoc! {"v": RawBson::Binary(ciphertext)};
+    // The crate wraps the bytes as {v: Binary(subtype 6)} itself.
     let decrypt = under_old
         .ctx_builder()
-        .build_explicit_decrypt(msg.as_bytes())
+        .build_explicit_decrypt(&ciphertext.bytes)
         .map_err(|e| crypt_err("probe decrypt", &e))?;
     let opened = ctx_runner::run(decrypt, Keys::Given(std::slice::from_ref(old)), kms)
         .await
