@@ -97,24 +97,36 @@ impl Seeded {
             serde_json::from_slice(&std::fs::read(self.dir.join("expected.json")).unwrap())
                 .unwrap();
         assert!(!expected.is_empty());
-        for e in &expected {
-            let coll = format!("{}.{}", self.db, e["collection"].as_str().unwrap());
-            let id = e["_id"].to_string();
-            let out = Command::new(common::python())
-                .arg(common::repo_root().join("tests/interop/oracle_cli.py"))
-                .args(["decrypt", "--provider", "aws", "--id", &id, "--coll", &coll])
+        for coll_name in ["customers", "orders"] {
+            let samples: Vec<&serde_json::Value> = expected
+                .iter()
+                .filter(|e| e["collection"] == coll_name)
+                .collect();
+            let coll = format!("{}.{coll_name}", self.db);
+            let mut cmd = Command::new(common::python());
+            cmd.arg(common::repo_root().join("tests/interop/oracle_cli.py"))
+                .args(["decrypt", "--provider", "aws", "--coll", &coll])
                 .args(["--uri", &common::world_var(&self.world, "KS_MONGODB_URI")])
-                .args(["--key-vault", &self.key_vault_ns])
-                .output()
-                .unwrap();
+                .args(["--key-vault", &self.key_vault_ns]);
+            for e in &samples {
+                cmd.args(["--id", &e["_id"].to_string()]);
+            }
+            let out = cmd.output().unwrap();
             assert!(
                 out.status.success(),
-                "oracle could not decrypt {coll} {id}: {}",
+                "oracle could not decrypt {coll}: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
-            let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-            let field = e["field"].as_str().unwrap();
-            assert_eq!(doc[field], e["plaintext"], "{coll} {id} {field}");
+            let docs: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            assert_eq!(docs.len(), samples.len());
+            for (e, doc) in samples.iter().zip(&docs) {
+                let field = e["field"].as_str().unwrap();
+                assert_eq!(doc[field], e["plaintext"], "{coll} {} {field}", e["_id"]);
+            }
         }
     }
 

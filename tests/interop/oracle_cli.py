@@ -3,9 +3,9 @@
 Rust integration tests run this to cross-check keyshift against the reference
 implementation, both ways:
 
-    oracle_cli.py decrypt --uri URI --key-vault DB.COLL --local-key-file F --coll DB.COLL --id ID
-        decrypts every encrypted field of one document; prints it as canonical
-        extended JSON on stdout.
+    oracle_cli.py decrypt --uri URI --key-vault DB.COLL --local-key-file F --coll DB.COLL --id ID...
+        decrypts every encrypted field of each document (--id repeats); prints each as
+        canonical extended JSON, one line per document, in the order asked.
     oracle_cli.py encrypt --uri URI --key-vault DB.COLL --local-key-file F --coll DB.COLL
         creates a local DEK, encrypts sample values (deterministic and random), inserts
         one document; prints {"_id", "keyId", "plain"} as canonical extended JSON.
@@ -79,11 +79,11 @@ def _decrypt_all(ce: ClientEncryption, value):
 
 def decrypt(args) -> int:
     client, ce = _client_encryption(args)
-    doc_id = json_util.loads(args.id)
-    doc = _coll(client, args.coll).find_one({"_id": doc_id})
-    if doc is None:
-        sys.exit(f"no document with _id {args.id} in {args.coll}")
-    print(json_util.dumps(_decrypt_all(ce, doc), json_options=CANONICAL))
+    for raw_id in args.id or []:
+        doc = _coll(client, args.coll).find_one({"_id": json_util.loads(raw_id)})
+        if doc is None:
+            sys.exit(f"no document with _id {raw_id} in {args.coll}")
+        print(json_util.dumps(_decrypt_all(ce, doc), json_options=CANONICAL))
     return 0
 
 
@@ -118,7 +118,7 @@ def main() -> int:
     p.add_argument("--local-key-file")
     p.add_argument("--provider", action="append", choices=["aws", "azure", "gcp", "kmip"])
     p.add_argument("--coll", required=True)
-    p.add_argument("--id", help="extended JSON of the document's _id (decrypt)")
+    p.add_argument("--id", action="append", help="extended JSON of a document's _id (decrypt; repeat)")
     args = p.parse_args()
     return decrypt(args) if args.command == "decrypt" else encrypt(args)
 
