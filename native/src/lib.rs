@@ -9,6 +9,8 @@
 //! generation live in keyshift-core and are unit-tested there; this crate is the thin
 //! shell around them.
 
+pub mod cli;
+pub mod commands;
 pub mod crypt;
 pub mod crypto_hooks;
 pub mod ctx_runner;
@@ -16,3 +18,4 @@ pub mod kms_io;
 pub mod kms_tls;
 pub mod rewrap;
 pub mod secret;
+pub mod settings;

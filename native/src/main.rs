@@ -1,23 +1,62 @@
-//! The `keyshift` command line.
+//! The `keyshift` command line: parse, dispatch, exit with DESIGN.md's codes.
 
-use clap::Parser;
-
-/// Move MongoDB client-side encryption key vaults from a local master key to a KMS,
-/// without decrypting a document and without downtime.
-#[derive(Parser, Debug)]
-#[command(name = "keyshift", version = version_line(), about, long_about = None)]
-struct Cli {}
+use clap::{CommandFactory, FromArgMatches};
+use keyshift::cli::{Cli, Command};
+use keyshift::commands::{self, Failure};
 
 fn version_line() -> String {
     let banner = keyshift_core::version::banner(Some(keyshift::crypt::libmongocrypt_version()));
     banner.trim_start_matches("keyshift ").to_string()
 }
 
+async fn dispatch(cli: Cli) -> Result<i32, Failure> {
+    match &cli.command {
+        Command::Check(c) => commands::check::run(c),
+        Command::Snippet {
+            common,
+            lang,
+            stage,
+        } => commands::offline::snippet(common, *lang, *stage),
+        Command::Policy(c) => commands::offline::policy(c),
+        Command::Plan(c) => commands::offline::plan(c).await,
+        Command::Inspect(c) => commands::inspect::run(c).await,
+        Command::Preflight(c) => commands::preflight::run(c).await,
+        Command::Rewrap {
+            common,
+            dry_run,
+            yes,
+        } => commands::rewrap::run(common, *dry_run, *yes).await,
+        Command::Verify(c) => commands::verify::run(c).await,
+        Command::Rollback {
+            common,
+            backup,
+            yes,
+        } => commands::rollback::run(common, backup, *yes).await,
+    }
+}
+
 fn main() {
-    let _cli = Cli::parse();
-    eprintln!(
-        "keyshift: the commands (check, inspect, plan, preflight, rewrap, verify, rollback) \
-         are not built yet; see `keyshift --help` and docs/."
-    );
-    std::process::exit(2);
+    let matches = Cli::command().version(version_line()).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("keyshift: cannot start: {e}");
+            std::process::exit(commands::FAILED);
+        }
+    };
+    let code = match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("keyshift: {}", f.message);
+            f.code
+        }
+    };
+    std::process::exit(code);
 }

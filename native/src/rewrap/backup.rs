@@ -83,6 +83,16 @@ impl BackupWriter {
         Ok(())
     }
 
+    /// Makes everything pushed so far durable (flush + fsync) and keeps writing.
+    pub fn checkpoint(mut self) -> Result<Self, String> {
+        self.out.flush().map_err(|e| io_err(&self.path, e))?;
+        self.out
+            .get_ref()
+            .sync_all()
+            .map_err(|e| io_err(&self.path, e))?;
+        Ok(self)
+    }
+
     /// Flushes and fsyncs the file and its directory; returns the path and key count.
     pub fn finish(self) -> Result<(PathBuf, u64), String> {
         let BackupWriter { path, out, count } = self;

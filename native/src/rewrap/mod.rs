@@ -177,7 +177,7 @@ pub async fn run(job: &Job, progress: &dyn Fn(Progress)) -> Result<Report, Rewra
                 to_move += 1;
             }
         }
-        if report.selected % 1000 == 0 {
+        if report.selected.is_multiple_of(1000) {
             progress(Progress::Scanned(report.selected));
         }
     }

@@ -82,3 +82,9 @@ pub async fn prove(
         )),
     }
 }
+
+/// Proves a key is readable through `crypt` (for verify: the target provider alone):
+/// a probe encrypted with the key decrypts back.
+pub async fn readable(crypt: &Crypt, key: &RawDocumentBuf, kms: &KmsIo) -> Result<(), NotProven> {
+    prove(crypt, crypt, key, key, kms).await
+}

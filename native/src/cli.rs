@@ -1,0 +1,121 @@
+//! The command line: what each command takes, with help that answers the question.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Move MongoDB client-side encryption key vaults (CSFLE and Queryable Encryption) from
+/// a local master key to a KMS, and between KMS keys, by rewrapping each data key:
+/// no document is decrypted, applications keep running, every new wrapping is proven
+/// and backed up before it is written.
+///
+/// Typical order: check, plan, preflight, rewrap --dry-run, rewrap, verify.
+/// Exit codes: 0 done; 1 failed, nothing unsafe written; 2 bad usage or invalid
+/// config; 3 verification found keys not under the target or unreadable.
+#[derive(Parser, Debug)]
+#[command(name = "keyshift", about, long_about)]
+pub struct Cli {
+    /// Verbose logs on stderr (-v info, -vv debug); never secrets.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The configuration file and output form, shared by most commands.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// keyshift.toml to use; relative paths inside it are relative to its directory.
+    #[arg(short = 'c', long = "config", default_value = "keyshift.toml")]
+    pub config: PathBuf,
+    /// Print one JSON document on stdout instead of text for people on stderr.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Snippet language (`--lang`).
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum LangArg {
+    /// Python (PyMongo).
+    Python,
+    /// Node.js (mongodb package).
+    Node,
+    /// Java (sync driver).
+    Java,
+    /// Go (mongo-go-driver).
+    Go,
+    /// C# (MongoDB.Driver).
+    Csharp,
+    /// Rust (mongodb crate).
+    Rust,
+    /// mongosh.
+    Mongosh,
+}
+
+/// Deployment stage of a snippet.
+#[derive(ValueEnum, Debug, Clone, Copy, Default)]
+pub enum StageArg {
+    /// Old and new providers together, while keys move.
+    #[default]
+    Transition,
+    /// Only the target provider, once every key is moved and verified.
+    Final,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Validate keyshift.toml offline: every problem, with the field and what to do.
+    Check(Common),
+    /// Driver code for your applications (kmsProviders, key vault, TLS, new data keys).
+    Snippet {
+        #[command(flatten)]
+        /// Config and output.
+        common: Common,
+        /// Language of the snippet.
+        #[arg(long, value_enum)]
+        lang: LangArg,
+        /// transition (old and new providers) or final (target only).
+        #[arg(long, value_enum, default_value_t)]
+        stage: StageArg,
+    },
+    /// The least-privilege policy the target key needs, and the commands to grant it.
+    Policy(Common),
+    /// Count the key vault's keys by provider and master key, and flag anomalies.
+    Inspect(Common),
+    /// The ordered plan for this move: steps, exact commands, risks.
+    Plan(Common),
+    /// Prove the source and target work (unwrap a sample, wrap and unwrap a probe);
+    /// changes nothing.
+    Preflight(Common),
+    /// Rewrap every selected key under the target master key: backup first, each new
+    /// wrapping proven, every write compare-and-swap. Safe to rerun after any
+    /// interruption.
+    Rewrap {
+        #[command(flatten)]
+        /// Config and output.
+        common: Common,
+        /// Do everything (KMS round trips and proofs included) but write.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation (needed when stdin is not a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Check that every selected key is under the target and readable through it.
+    Verify(Common),
+    /// Restore keys from a rewrap backup (compare-and-swap; the current state is backed
+    /// up first).
+    Rollback {
+        #[command(flatten)]
+        /// Config and output.
+        common: Common,
+        /// The backup file rewrap printed.
+        #[arg(long)]
+        backup: PathBuf,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}

@@ -1,0 +1,188 @@
+//! One module per CLI command; each returns the process exit code (DESIGN.md, "CLI").
+//!
+//! Output contract: with `--json`, exactly one JSON document on stdout; otherwise text
+//! for people on stderr (stdout stays free for what a user pipes: snippets, policies).
+
+pub mod check;
+pub mod inspect;
+pub mod offline;
+pub mod preflight;
+pub mod rewrap;
+pub mod rollback;
+pub mod verify;
+
+use std::io::IsTerminal;
+
+use bson::{Document, RawDocumentBuf};
+use futures_util::TryStreamExt;
+
+use crate::kms_io::KmsIo;
+use crate::kms_tls::KmsTls;
+use crate::settings::{LoadError, Settings};
+
+/// Done.
+pub const OK: i32 = 0;
+/// Failed; nothing unsafe written.
+pub const FAILED: i32 = 1;
+/// Bad usage or invalid configuration.
+pub const USAGE: i32 = 2;
+/// Verification found keys not under the target, or unreadable.
+pub const NOT_VERIFIED: i32 = 3;
+
+/// A command's failure: what to print and which exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// Exit code.
+    pub code: i32,
+    /// Message for the user (never a secret).
+    pub message: String,
+}
+
+impl Failure {
+    /// Failed at run time (exit 1).
+    pub fn failed(message: impl Into<String>) -> Self {
+        Failure {
+            code: FAILED,
+            message: message.into(),
+        }
+    }
+
+    /// Bad usage or configuration (exit 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            code: USAGE,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<LoadError> for Failure {
+    fn from(e: LoadError) -> Self {
+        match e {
+            LoadError::Invalid(diagnostics) => {
+                for d in diagnostics.iter().filter(|d| d.is_error()) {
+                    eprintln!("error[{}] {}: {}", d.code, path_or_root(&d.path), d.message);
+                }
+                Failure::usage(format!(
+                    "{} (see above; `keyshift check` lists everything)",
+                    LoadError::Invalid(diagnostics)
+                ))
+            }
+            other => Failure::usage(other.to_string()),
+        }
+    }
+}
+
+/// A diagnostic path for people: the JSON pointer, or "(file)" for the whole file.
+pub fn path_or_root(path: &str) -> &str {
+    if path.is_empty() { "(file)" } else { path }
+}
+
+/// The result type of a command.
+pub type CmdResult = Result<i32, Failure>;
+
+/// Prints a JSON document on stdout.
+pub fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".into())
+    );
+}
+
+/// Connects to the key vault named in the settings.
+pub async fn key_vault(
+    settings: &Settings,
+) -> Result<mongodb::Collection<RawDocumentBuf>, Failure> {
+    let client = mongodb::Client::with_uri_str(settings.uri.expose())
+        .await
+        .map_err(|e| {
+            Failure::usage(format!(
+                "keyVault.uri is not a usable MongoDB connection string: {}",
+                redact_uri_error(&e.to_string(), settings.uri.expose())
+            ))
+        })?;
+    Ok(client
+        .database(&settings.key_vault_db)
+        .collection(&settings.key_vault_coll))
+}
+
+/// Driver errors may quote the URI, which may hold a password: cut it out.
+pub fn redact_uri_error(message: &str, uri: &str) -> String {
+    if uri.is_empty() {
+        message.to_string()
+    } else {
+        message.replace(uri, "[the keyVault.uri]")
+    }
+}
+
+/// The KMS transport for the settings.
+pub fn kms_io(settings: &Settings) -> Result<KmsIo, Failure> {
+    Ok(KmsIo {
+        tls: KmsTls::new(&settings.tls).map_err(|e| Failure::usage(format!("tlsOptions: {e}")))?,
+        concurrency: settings.concurrency,
+        timeout: std::time::Duration::from_secs(30),
+    })
+}
+
+/// Every key document matching `filter`, in `_id` order, as extended JSON (for core).
+pub async fn key_documents_json(
+    vault: &mongodb::Collection<RawDocumentBuf>,
+    filter: Document,
+    uri: &str,
+) -> Result<Vec<serde_json::Value>, Failure> {
+    let read_err = |e: mongodb::error::Error| {
+        Failure::failed(format!(
+            "cannot read the key vault: {}; check keyVault.uri, the network and TLS settings",
+            redact_uri_error(&e.to_string(), uri)
+        ))
+    };
+    let mut cursor = vault
+        .find(filter)
+        .sort(bson::doc! {"_id": 1})
+        .await
+        .map_err(read_err)?;
+    let mut out = Vec::new();
+    while let Some(raw) = cursor.try_next().await.map_err(read_err)? {
+        let doc = Document::try_from(raw.as_ref())
+            .map_err(|e| Failure::failed(format!("malformed key document: {e}")))?;
+        out.push(bson::Bson::Document(doc).into_canonical_extjson());
+    }
+    Ok(out)
+}
+
+/// Asks before a change, unless `--yes`. Without a terminal it refuses: a script must
+/// say `--yes` explicitly.
+pub fn confirm(question: &str, yes: bool) -> Result<(), Failure> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::usage(format!(
+            "{question} — refusing without confirmation: stdin is not a terminal; pass --yes"
+        )));
+    }
+    eprint!("{question} Type yes to continue: ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| Failure::usage(format!("cannot read the answer: {e}")))?;
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(Failure::usage("not confirmed; nothing was changed"))
+    }
+}
+
+/// A run id for backup names: UTC time and pid, sortable and unique per host.
+pub fn run_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let dt = bson::DateTime::from_millis(now.as_millis() as i64);
+    let stamp = dt
+        .try_to_rfc3339_string()
+        .unwrap_or_else(|_| now.as_secs().to_string())
+        .replace([':', '.'], "")
+        .replace('-', "");
+    format!("{stamp}-{}", std::process::id())
+}

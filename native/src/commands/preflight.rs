@@ -1,0 +1,154 @@
+//! `keyshift preflight`: prove the move can work, changing nothing.
+//!
+//! Checks, in order: the configuration; the key vault answers; for every distinct
+//! source master key among keys not yet under the target, one sample key is readable
+//! (its provider unwraps it); the target wraps a fresh probe DEK (kept in memory,
+//! never stored) and unwraps it again through the target provider alone.
+
+use std::collections::BTreeMap;
+
+use bson::{Document, RawDocumentBuf};
+use futures_util::TryStreamExt;
+
+use super::{CmdResult, FAILED, Failure, OK, key_vault, kms_io, print_json};
+use crate::cli::Common;
+use crate::ctx_runner::{self, Keys};
+use crate::rewrap::{prove, target};
+use crate::{crypt, settings};
+
+struct Check {
+    name: String,
+    ok: bool,
+    detail: String,
+}
+
+/// Runs `preflight`.
+pub async fn run(common: &Common) -> CmdResult {
+    let settings = settings::load(&common.config)?;
+    let Some(target_mk) = settings.target.clone() else {
+        return Err(Failure::usage("the configuration has no [target]"));
+    };
+    let mut checks = vec![Check {
+        name: "config".into(),
+        ok: true,
+        detail: format!("{} is valid", common.config.display()),
+    }];
+    let vault = key_vault(&settings).await?;
+    let kms = kms_io(&settings)?;
+
+    // One sample per distinct source master key (memory: one key per master key).
+    let mut samples: BTreeMap<String, RawDocumentBuf> = BTreeMap::new();
+    let (mut total, mut under) = (0u64, 0u64);
+    let vault_check = async {
+        let mut cursor = vault.find(settings.filter.clone()).await?;
+        while let Some(k) = cursor.try_next().await? {
+            total += 1;
+            let mk = match k.get("masterKey") {
+                Ok(Some(bson::RawBsonRef::Document(d))) => Document::try_from(d).ok(),
+                _ => None,
+            };
+            match mk {
+                Some(mk) if target::is_under(&mk, &target_mk) => under += 1,
+                Some(mk) => {
+                    samples.entry(mk.to_string()).or_insert(k);
+                }
+                None => {}
+            }
+        }
+        Ok::<_, mongodb::error::Error>(())
+    }
+    .await;
+    match vault_check {
+        Ok(()) => checks.push(Check {
+            name: "keyVault".into(),
+            ok: true,
+            detail: format!(
+                "{} answers: {total} selected key(s), {under} already under the target",
+                settings.key_vault_ns()
+            ),
+        }),
+        Err(e) => checks.push(Check {
+            name: "keyVault".into(),
+            ok: false,
+            detail: super::redact_uri_error(&e.to_string(), settings.uri.expose()),
+        }),
+    }
+
+    let all = crypt::build(settings.kms_providers.expose())
+        .map_err(|e| Failure::failed(format!("libmongocrypt: {e}")))?;
+    for (mk, key) in &samples {
+        let r = prove::readable(&all, key, &kms).await;
+        checks.push(Check {
+            name: format!("source {mk}"),
+            ok: r.is_ok(),
+            detail: match r {
+                Ok(()) => "a sample key unwraps".into(),
+                Err(e) => format!("cannot unwrap a sample key: {}", e.0),
+            },
+        });
+    }
+
+    let provider = target_mk
+        .get_str("provider")
+        .unwrap_or_default()
+        .to_string();
+    let only_target = settings
+        .kms_providers
+        .expose()
+        .get(&provider)
+        .cloned()
+        .map(|c| bson::doc! { provider.as_str(): c });
+    let target_check = async {
+        let only_target = only_target.ok_or("the target provider is not in kmsProviders")?;
+        let wrap = crypt::build(&only_target).map_err(|e| e.to_string())?;
+        let ctx = wrap
+            .ctx_builder()
+            .key_encryption_key(&target_mk)
+            .and_then(|b| b.build_datakey())
+            .map_err(|e| e.to_string())?;
+        let probe_key = ctx_runner::run(ctx, Keys::Given(&[]), &kms)
+            .await
+            .map_err(|e| format!("wrapping a probe key: {e}"))?;
+        // A fresh handle, so the unwrap is a real KMS call.
+        let unwrap = crypt::build(&only_target).map_err(|e| e.to_string())?;
+        prove::readable(&unwrap, &probe_key, &kms)
+            .await
+            .map_err(|e| format!("unwrapping the probe key: {}", e.0))
+    }
+    .await;
+    checks.push(Check {
+        name: format!("target {provider}"),
+        ok: target_check.is_ok(),
+        detail: match target_check {
+            Ok(()) => "wraps and unwraps a probe key".into(),
+            Err(e) => e.to_string(),
+        },
+    });
+
+    let ok = checks.iter().all(|c| c.ok);
+    if common.json {
+        let list: Vec<_> = checks
+            .iter()
+            .map(|c| serde_json::json!({"check": c.name, "ok": c.ok, "detail": c.detail}))
+            .collect();
+        print_json(&serde_json::json!({"ok": ok, "checks": list}));
+    } else {
+        for c in &checks {
+            eprintln!(
+                "{} {}: {}",
+                if c.ok { "ok  " } else { "FAIL" },
+                c.name,
+                c.detail
+            );
+        }
+        eprintln!(
+            "{}",
+            if ok {
+                "preflight passed: nothing was changed"
+            } else {
+                "preflight failed: nothing was changed; fix the failing checks and run it again"
+            }
+        );
+    }
+    Ok(if ok { OK } else { FAILED })
+}

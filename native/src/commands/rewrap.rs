@@ -1,0 +1,121 @@
+//! `keyshift rewrap`: the main job (the engine is [`crate::rewrap`]).
+
+use std::io::IsTerminal;
+
+use super::{CmdResult, FAILED, Failure, OK, confirm, key_vault, kms_io, print_json, run_id};
+use crate::cli::Common;
+use crate::rewrap::{self, Job, KeyOutcome, Progress, Report};
+use crate::settings;
+
+fn report_json(r: &Report) -> serde_json::Value {
+    let not_moved: Vec<serde_json::Value> = r
+        .not_moved
+        .iter()
+        .map(|(id, o)| match o {
+            KeyOutcome::ChangedMeanwhile => {
+                serde_json::json!({"id": id, "reason": "changedMeanwhile"})
+            }
+            KeyOutcome::NotProven(why) => {
+                serde_json::json!({"id": id, "reason": "notProven", "detail": why})
+            }
+        })
+        .collect();
+    serde_json::json!({
+        "dryRun": r.dry_run,
+        "selected": r.selected,
+        "alreadyUnderTarget": r.already_under_target,
+        "rewrapped": r.rewrapped,
+        "notMoved": not_moved,
+        "backup": r.backup,
+    })
+}
+
+/// Runs `rewrap`.
+pub async fn run(common: &Common, dry_run: bool, yes: bool) -> CmdResult {
+    let settings = settings::load(&common.config)?;
+    let Some(target) = settings.target.clone() else {
+        return Err(Failure::usage("the configuration has no [target]"));
+    };
+    if !dry_run {
+        confirm(
+            &format!(
+                "Rewrap keys in {} under {}?",
+                settings.key_vault_ns(),
+                target.get_str("provider").unwrap_or("the target")
+            ),
+            yes,
+        )?;
+    }
+    let job = Job {
+        key_vault: key_vault(&settings).await?,
+        key_vault_ns: settings.key_vault_ns(),
+        kms_providers: settings.kms_providers.clone(),
+        target,
+        filter: settings.filter.clone(),
+        batch_size: settings.batch_size,
+        kms: kms_io(&settings)?,
+        backup_dir: settings.backup_dir.clone(),
+        run_id: run_id(),
+        dry_run,
+    };
+    let show = !common.json && std::io::stderr().is_terminal();
+    let to_move = std::sync::atomic::AtomicU64::new(0);
+    let progress = |p: Progress| match p {
+        Progress::ToMove(n) => {
+            to_move.store(n, std::sync::atomic::Ordering::Relaxed);
+            if !common.json && dry_run {
+                eprintln!("keyshift: {n} key(s) to rewrap (dry run: nothing will be written)");
+            } else if !common.json {
+                eprintln!("keyshift: {n} key(s) to rewrap; backup written and synced");
+            }
+        }
+        Progress::Done(n) if show => {
+            let total = to_move.load(std::sync::atomic::Ordering::Relaxed);
+            eprint!("\rkeyshift: {n}/{total} keys rewrapped, proven and written");
+        }
+        _ => {}
+    };
+    let report = rewrap::run(&job, &progress)
+        .await
+        .map_err(|e| Failure::failed(format!("rewrap stopped: {e}. Keys written before this point are proven and backed up; rerun to continue")))?;
+    if show {
+        eprintln!();
+    }
+    if common.json {
+        print_json(&report_json(&report));
+    } else {
+        let verb = if dry_run {
+            "would be rewrapped (dry run)"
+        } else {
+            "rewrapped"
+        };
+        eprintln!(
+            "{} selected, {} already under the target, {} {verb}, {} not moved",
+            report.selected,
+            report.already_under_target,
+            report.rewrapped,
+            report.not_moved.len()
+        );
+        for (id, o) in &report.not_moved {
+            match o {
+                KeyOutcome::ChangedMeanwhile => {
+                    eprintln!(
+                        "  {id}: changed by someone else meanwhile; left alone (rerun to retry)"
+                    )
+                }
+                KeyOutcome::NotProven(why) => eprintln!("  {id}: not proven, not written: {why}"),
+            }
+        }
+        if let Some(b) = &report.backup {
+            eprintln!(
+                "backup: {} (keep it until `keyshift verify` passes)",
+                b.display()
+            );
+        }
+    }
+    Ok(if report.not_moved.is_empty() {
+        OK
+    } else {
+        FAILED
+    })
+}

@@ -1,0 +1,128 @@
+//! `keyshift verify`: every selected key is under the target and readable through the
+//! target provider alone (a probe encrypted with it decrypts). Exit 3 otherwise.
+
+use bson::{Document, RawDocumentBuf};
+use futures_util::{StreamExt, TryStreamExt, stream};
+
+use super::{CmdResult, Failure, NOT_VERIFIED, OK, key_vault, kms_io, print_json};
+use crate::cli::Common;
+use crate::rewrap::{prove, target};
+use crate::{crypt, settings};
+
+fn id_of(doc: &RawDocumentBuf) -> String {
+    match doc.get("_id") {
+        Ok(Some(bson::RawBsonRef::Binary(b))) => <[u8; 16]>::try_from(b.bytes)
+            .map(|u| bson::Uuid::from_bytes(u).to_string())
+            .unwrap_or_else(|_| "(non-UUID _id)".into()),
+        _ => "(no _id)".into(),
+    }
+}
+
+/// Runs `verify`.
+pub async fn run(common: &Common) -> CmdResult {
+    let settings = settings::load(&common.config)?;
+    let Some(target_mk) = settings.target.clone() else {
+        return Err(Failure::usage("the configuration has no [target]"));
+    };
+    let provider = target_mk
+        .get_str("provider")
+        .unwrap_or_default()
+        .to_string();
+    let creds = settings
+        .kms_providers
+        .expose()
+        .get(&provider)
+        .cloned()
+        .ok_or_else(|| Failure::usage(format!("kmsProviders has no {provider:?}")))?;
+    let only_target = bson::doc! { provider.as_str(): creds };
+    let vault = key_vault(&settings).await?;
+    let kms = kms_io(&settings)?;
+    let read_err = |e: mongodb::error::Error| {
+        Failure::failed(format!(
+            "cannot read the key vault: {}",
+            super::redact_uri_error(&e.to_string(), settings.uri.expose())
+        ))
+    };
+    let mut cursor = vault
+        .find(settings.filter.clone())
+        .sort(bson::doc! {"_id": 1})
+        .await
+        .map_err(read_err)?;
+    let (mut checked, mut not_under, mut unreadable) = (0u64, Vec::new(), Vec::new());
+    loop {
+        let mut batch = Vec::with_capacity(settings.batch_size);
+        while batch.len() < settings.batch_size {
+            match cursor.try_next().await.map_err(read_err)? {
+                Some(k) => batch.push(k),
+                None => break,
+            }
+        }
+        if batch.is_empty() {
+            break;
+        }
+        // A fresh handle per batch: each key is unwrapped by the KMS, not a cache.
+        let crypt = crypt::build(&only_target)
+            .map_err(|e| Failure::failed(format!("libmongocrypt: {e}")))?;
+        let mut to_read = Vec::new();
+        for key in batch {
+            checked += 1;
+            let mk = match key.get("masterKey") {
+                Ok(Some(bson::RawBsonRef::Document(d))) => Document::try_from(d).ok(),
+                _ => None,
+            };
+            match mk {
+                Some(mk) if target::is_under(&mk, &target_mk) => to_read.push(key),
+                _ => not_under.push(id_of(&key)),
+            }
+        }
+        let failures: Vec<(String, String)> = stream::iter(to_read.iter())
+            .map(|key| {
+                let (crypt, kms) = (&crypt, &kms);
+                async move {
+                    prove::readable(crypt, key, kms)
+                        .await
+                        .err()
+                        .map(|e| (id_of(key), e.0))
+                }
+            })
+            .buffer_unordered(settings.concurrency)
+            .filter_map(|r| async move { r })
+            .collect()
+            .await;
+        unreadable.extend(failures);
+    }
+    let ok = not_under.is_empty() && unreadable.is_empty();
+    if common.json {
+        let unreadable: Vec<_> = unreadable
+            .iter()
+            .map(|(id, why)| serde_json::json!({"id": id, "error": why}))
+            .collect();
+        print_json(&serde_json::json!({
+            "verified": ok,
+            "checked": checked,
+            "notUnderTarget": not_under,
+            "unreadable": unreadable,
+        }));
+    } else {
+        eprintln!(
+            "{checked} key(s) checked: {} not under the target, {} unreadable through {provider}",
+            not_under.len(),
+            unreadable.len()
+        );
+        const SHOWN: usize = 20;
+        for id in not_under.iter().take(SHOWN) {
+            eprintln!("  {id}: not under the target (run `keyshift rewrap`)");
+        }
+        for (id, why) in unreadable.iter().take(SHOWN) {
+            eprintln!("  {id}: unreadable: {why}");
+        }
+        let hidden = not_under.len().saturating_sub(SHOWN) + unreadable.len().saturating_sub(SHOWN);
+        if hidden > 0 {
+            eprintln!("  ... and {hidden} more (--json lists every key)");
+        }
+        if ok {
+            eprintln!("verified: every key is under the target and readable through it alone");
+        }
+    }
+    Ok(if ok { OK } else { NOT_VERIFIED })
+}

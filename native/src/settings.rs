@@ -1,0 +1,320 @@
+//! From keyshift.toml to what the I/O needs: the config parsed and validated by core,
+//! then every secret reference resolved (`env:NAME`, `file:PATH`), paths made relative
+//! to the config file's directory, and libmongocrypt's documents built.
+//!
+//! Errors name the variable, file or field and what to do; never a secret's value.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use bson::spec::BinarySubtype;
+use bson::{Binary, Bson, Document};
+use keyshift_core::config::model::{MasterKey, Provider};
+use keyshift_core::config::secret::{SecretError, SecretRef};
+use keyshift_core::{Config, Diagnostic};
+
+use crate::kms_tls::TlsOptions;
+use crate::secret::{Secret, SecretDoc};
+
+/// Why settings could not be loaded.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The file could not be read.
+    Unreadable(String),
+    /// Core found errors in the configuration (exit 2).
+    Invalid(Vec<Diagnostic>),
+    /// A reference could not be resolved, or a resolved value is unusable (exit 2).
+    Unresolved(String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Unreadable(m) | LoadError::Unresolved(m) => f.write_str(m),
+            LoadError::Invalid(d) => write!(
+                f,
+                "the configuration has {} error(s); run `keyshift check` for details",
+                d.iter().filter(|d| d.is_error()).count()
+            ),
+        }
+    }
+}
+
+/// The configuration, read and checked (no secret resolved yet).
+pub struct Checked {
+    /// The model.
+    pub config: Config,
+    /// Every diagnostic (errors and warnings), sorted.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The directory relative paths are taken from.
+    pub base: PathBuf,
+}
+
+/// Reads and validates `path`; invalid configurations are returned, not refused, so
+/// `check` can print every finding.
+pub fn check(path: &Path) -> Result<Checked, LoadError> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        LoadError::Unreadable(format!(
+            "cannot read {}: {e}; pass the config with -c FILE (default ./keyshift.toml), \
+             or write one with `keyshift guide`",
+            path.display()
+        ))
+    })?;
+    let text = String::from_utf8_lossy(&bytes);
+    let parsed = keyshift_core::check_toml(&text);
+    let mut diagnostics = parsed.diagnostics;
+    if std::str::from_utf8(&bytes).is_err() {
+        diagnostics.push(Diagnostic::error(
+            "KS-CFG-001",
+            "",
+            "the file is not valid UTF-8 text",
+            "Save keyshift.toml as UTF-8.",
+        ));
+    }
+    keyshift_core::diagnostic::sort(&mut diagnostics);
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    Ok(Checked {
+        config: parsed.config,
+        diagnostics,
+        base,
+    })
+}
+
+/// Everything resolved: ready for MongoDB, libmongocrypt and the KMS.
+pub struct Settings {
+    /// The checked configuration.
+    pub config: Config,
+    /// Where relative paths start.
+    pub base: PathBuf,
+    /// The MongoDB connection string (may hold credentials).
+    pub uri: Secret<String>,
+    /// Key vault database.
+    pub key_vault_db: String,
+    /// Key vault collection.
+    pub key_vault_coll: String,
+    /// libmongocrypt's kmsProviders.
+    pub kms_providers: SecretDoc,
+    /// TLS options per provider name.
+    pub tls: HashMap<String, TlsOptions>,
+    /// The target masterKey document (with `provider`), when the config has a target.
+    pub target: Option<Document>,
+    /// Which keys rewrap considers.
+    pub filter: Document,
+    /// Keys per batch.
+    pub batch_size: usize,
+    /// KMS requests in flight.
+    pub concurrency: usize,
+    /// Where backups go.
+    pub backup_dir: PathBuf,
+}
+
+impl Settings {
+    /// `db.coll` of the key vault.
+    pub fn key_vault_ns(&self) -> String {
+        format!("{}.{}", self.key_vault_db, self.key_vault_coll)
+    }
+}
+
+fn resolve(base: &Path, field: &str, text: &str) -> Result<Secret<Vec<u8>>, LoadError> {
+    match SecretRef::parse(text) {
+        Ok(SecretRef::Env(name)) => std::env::var_os(&name)
+            .map(|v| Secret::new(v.into_encoded_bytes()))
+            .ok_or_else(|| {
+                LoadError::Unresolved(format!(
+                    "{field} refers to the environment variable {name}, which is not set; \
+                     export it (or change the reference) and run again"
+                ))
+            }),
+        Ok(SecretRef::File(p)) => {
+            let path = base.join(&p);
+            std::fs::read(&path).map(Secret::new).map_err(|e| {
+                LoadError::Unresolved(format!(
+                    "{field} refers to {}, which cannot be read: {e}",
+                    path.display()
+                ))
+            })
+        }
+        Err(SecretError::Literal) => Err(LoadError::Unresolved(format!(
+            "{field} holds a literal value; secrets must be env:NAME or file:PATH references"
+        ))),
+        Err(SecretError::Malformed(why)) => Err(LoadError::Unresolved(format!(
+            "{field} is not a usable reference: {why}"
+        ))),
+    }
+}
+
+fn resolve_text(base: &Path, field: &str, text: &str) -> Result<Secret<String>, LoadError> {
+    let bytes = resolve(base, field, text)?;
+    let s = std::str::from_utf8(bytes.expose())
+        .map_err(|_| LoadError::Unresolved(format!("{field}: the value is not UTF-8 text")))?;
+    Ok(Secret::new(s.trim().to_string()))
+}
+
+/// A GCP private key as libmongocrypt wants it: base64 of the PKCS#8 DER. A PEM file
+/// (what `gcloud iam service-accounts keys create` gives inside its JSON) is accepted.
+fn gcp_private_key(text: &str) -> String {
+    if text.contains("-----BEGIN") {
+        text.lines()
+            .filter(|l| !l.starts_with("-----"))
+            .map(str::trim)
+            .collect()
+    } else {
+        text.to_string()
+    }
+}
+
+fn provider_doc(base: &Path, name: &str, p: &Provider) -> Result<Document, LoadError> {
+    let at = |f: &str| format!("kmsProviders.{name}.{f}");
+    let mut d = Document::new();
+    let secret = |d: &mut Document, field: &str, v: &Option<String>| -> Result<(), LoadError> {
+        if let Some(text) = v {
+            let value = resolve_text(base, &at(field), text)?;
+            d.insert(field, value.expose().clone());
+        }
+        Ok(())
+    };
+    match p {
+        Provider::Aws(a) => {
+            secret(&mut d, "accessKeyId", &a.access_key_id)?;
+            secret(&mut d, "secretAccessKey", &a.secret_access_key)?;
+            secret(&mut d, "sessionToken", &a.session_token)?;
+        }
+        Provider::Azure(a) => {
+            if let Some(t) = &a.tenant_id {
+                d.insert("tenantId", t.clone());
+            }
+            if let Some(c) = &a.client_id {
+                d.insert("clientId", c.clone());
+            }
+            secret(&mut d, "clientSecret", &a.client_secret)?;
+            if let Some(e) = &a.identity_platform_endpoint {
+                d.insert("identityPlatformEndpoint", e.clone());
+            }
+        }
+        Provider::Gcp(g) => {
+            if let Some(e) = &g.email {
+                d.insert("email", e.clone());
+            }
+            if let Some(text) = &g.private_key {
+                let key = resolve_text(base, &at("privateKey"), text)?;
+                d.insert("privateKey", gcp_private_key(key.expose()));
+            }
+            if let Some(e) = &g.endpoint {
+                d.insert("endpoint", e.clone());
+            }
+        }
+        Provider::Kmip(k) => {
+            if let Some(e) = &k.endpoint {
+                d.insert("endpoint", e.clone());
+            }
+        }
+        Provider::Local(l) => {
+            let text = l
+                .key
+                .as_deref()
+                .ok_or_else(|| LoadError::Unresolved(format!("{} is missing", at("key"))))?;
+            let bytes = resolve(base, &at("key"), text)?;
+            let key =
+                keyshift_core::validate::validate_local_key_bytes_for(name, bytes.expose())
+                    .map_err(|d| LoadError::Unresolved(format!("{}: {}", at("key"), d.message)))?;
+            d.insert(
+                "key",
+                Binary {
+                    subtype: BinarySubtype::Generic,
+                    bytes: key.0.to_vec(),
+                },
+            );
+        }
+        Provider::Other(_) => {
+            return Err(LoadError::Unresolved(format!(
+                "kmsProviders.{name}: unknown provider type"
+            )));
+        }
+    }
+    Ok(d)
+}
+
+fn to_bson_doc(value: serde_json::Value, what: &str) -> Result<Document, LoadError> {
+    match Bson::try_from(value) {
+        Ok(Bson::Document(d)) => Ok(d),
+        _ => Err(LoadError::Unresolved(format!("{what} is not a document"))),
+    }
+}
+
+/// The target's masterKey document as libmongocrypt stores it.
+pub fn target_document(provider: &str, key: &MasterKey) -> Result<Document, LoadError> {
+    to_bson_doc(
+        serde_json::Value::Object(key.to_document(provider)),
+        "target.masterKey",
+    )
+}
+
+/// Checks the configuration and resolves every secret; refuses invalid ones.
+pub fn load(path: &Path) -> Result<Settings, LoadError> {
+    let Checked {
+        config,
+        diagnostics,
+        base,
+    } = check(path)?;
+    if keyshift_core::diagnostic::has_errors(&diagnostics) {
+        return Err(LoadError::Invalid(diagnostics));
+    }
+    let uri_ref = config.key_vault.uri.as_deref().ok_or_else(|| {
+        LoadError::Unresolved("keyVault.uri is missing (e.g. uri = \"env:MONGODB_URI\")".into())
+    })?;
+    let uri = resolve_text(&base, "keyVault.uri", uri_ref)?;
+    let (db, coll) = config
+        .key_vault
+        .namespace
+        .split_once('.')
+        .map(|(d, c)| (d.to_string(), c.to_string()))
+        .ok_or_else(|| LoadError::Unresolved("keyVault.namespace must be db.coll".into()))?;
+    let mut providers = Document::new();
+    for (name, p) in &config.kms_providers {
+        providers.insert(name.clone(), provider_doc(&base, name, p)?);
+    }
+    let tls = config
+        .tls_options
+        .iter()
+        .map(|(name, o)| {
+            (
+                name.clone(),
+                TlsOptions {
+                    ca_file: o.tls_ca_file.as_ref().map(|p| base.join(p)),
+                    cert_key_file: o.tls_certificate_key_file.as_ref().map(|p| base.join(p)),
+                },
+            )
+        })
+        .collect();
+    let target = match &config.target {
+        Some(t) => Some(target_document(&t.provider, &t.master_key)?),
+        None => None,
+    };
+    let rewrap = config.rewrap.clone().unwrap_or_default();
+    let filter = match &rewrap.filter {
+        Some(text) => {
+            let v: serde_json::Value = serde_json::from_str(text)
+                .map_err(|e| LoadError::Unresolved(format!("rewrap.filter: {e}")))?;
+            to_bson_doc(v, "rewrap.filter")?
+        }
+        None => Document::new(),
+    };
+    Ok(Settings {
+        uri,
+        key_vault_db: db,
+        key_vault_coll: coll,
+        kms_providers: SecretDoc::new(providers),
+        tls,
+        target,
+        filter,
+        batch_size: rewrap.batch_size().clamp(1, 100_000) as usize,
+        concurrency: rewrap.concurrency().clamp(1, 1024) as usize,
+        backup_dir: base.join(rewrap.backup_dir()),
+        base,
+        config,
+    })
+}
