@@ -9,5 +9,28 @@
 //! randomness, no async runtime. It builds for `wasm32-unknown-unknown`, and the test
 //! command builds it for that target to keep it that way. The native crate is the I/O
 //! shell around it; the wasm crate is a thin JavaScript façade over it.
+//!
+//! Entry points:
+//! - [`check_toml`] / [`check_json`] / [`check_value`]: parse and validate, every
+//!   [`Diagnostic`] at once; [`validate_local_key_bytes`] for the key file's contents;
+//! - [`config`]: the keyshift.toml model ([`Config`]);
+//! - [`generate::snippet`]: driver configuration per language and stage;
+//! - [`policy::policy`]: least-privilege access and key creation commands;
+//! - [`inventory::analyze`]: key vault documents to an inventory;
+//! - [`plan::plan`]: configuration (+ inventory) to ordered steps, rollback and risks;
+//! - [`select::rewrap_filter`]: the query selecting the keys to rewrap.
 
+pub mod config;
+pub mod diagnostic;
+pub mod generate;
+pub mod inventory;
+pub mod plan;
+pub mod policy;
+pub mod select;
+pub mod suggest;
+pub mod validate;
 pub mod version;
+
+pub use config::{Config, Parsed};
+pub use diagnostic::{Diagnostic, Severity};
+pub use validate::{check_json, check_toml, check_value, validate, validate_local_key_bytes};

@@ -1,0 +1,336 @@
+//! Key vault analysis: key documents in, an [`Inventory`] out.
+//!
+//! The native shell reads the key vault and hands over each document as MongoDB
+//! extended JSON (canonical or relaxed; binaries as `{"$binary": {"base64", "subType"}}`
+//! or the legacy `{"$binary": "...", "$type": "..."}`). Nothing here sees a DEK in the
+//! clear: `keyMaterial` is the DEK wrapped by its master key, and only its length is
+//! looked at.
+//!
+//! keyMaterial sizes checked (a DEK is 96 bytes before wrapping):
+//! - `local`, and `kmip` without `delegated`: exactly 160 bytes. libmongocrypt wraps the
+//!   DEK itself with AES-256-CBC and HMAC-SHA-512/256 under the 96-byte key (IV 16 +
+//!   ciphertext 112 + tag 32); for KMIP the wrapping key is a 96-byte KMIP secret.
+//! - `azure`: 256, 384 or 512 bytes: Key Vault wrapKey with RSA-OAEP-256 returns one
+//!   RSA block, the size of the 2048-, 3072- or 4096-bit key.
+//! - `aws`, `gcp`, delegated `kmip`: the KMS's ciphertext format carries headers we do
+//!   not parse, so only bounds: more than 96 bytes (a wrapping cannot be shorter than
+//!   the DEK) and at most 6144 (AWS's CiphertextBlob maximum; far above what any of them
+//!   produce for 96 bytes).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::{Config, ProviderKind, Target};
+
+/// The size of a DEK before wrapping.
+pub const DEK_LEN: usize = 96;
+/// keyMaterial size of a locally wrapped DEK.
+pub const LOCAL_WRAPPED_LEN: usize = 160;
+
+/// What is unusual about a key document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AnomalyKind {
+    /// The item is not a document.
+    NotADocument,
+    /// No `masterKey`, or no `masterKey.provider`.
+    NoMasterKey,
+    /// `masterKey.provider` is not a known provider type.
+    UnknownProvider,
+    /// The provider is not in the configuration's kmsProviders: keyshift cannot open it.
+    UnconfiguredProvider,
+    /// No binary `keyMaterial`.
+    NoKeyMaterial,
+    /// `keyMaterial` has a size its provider cannot produce.
+    KeyMaterialSize,
+    /// A keyAltName used by more than one key.
+    DuplicateAltName,
+}
+
+/// One anomaly found in the key vault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Anomaly {
+    /// What kind.
+    pub kind: AnomalyKind,
+    /// The key's `_id` (UUID text for subtype 4), or its position when it has none.
+    pub key_id: String,
+    /// What was found, for people.
+    pub message: String,
+}
+
+/// How many keys share one exact masterKey.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MasterKeyCount {
+    /// The masterKey document, provider included.
+    pub master_key: Value,
+    /// Number of keys under it.
+    pub count: usize,
+}
+
+/// What a key vault holds.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Inventory {
+    /// Number of documents analysed.
+    pub total: usize,
+    /// Keys per `masterKey.provider` (named providers counted by full name).
+    pub by_provider: BTreeMap<String, usize>,
+    /// Keys per exact masterKey, most common first.
+    pub by_master_key: Vec<MasterKeyCount>,
+    /// Keys that have at least one keyAltName.
+    pub with_alt_names: usize,
+    /// Keys whose `status` is not 0 (libmongocrypt writes 0; anything else was set by
+    /// hand or another tool and deserves a look before rewrapping).
+    pub disabled: usize,
+    /// Keys already under the target (when a target was given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub under_target: Option<usize>,
+    /// Everything unusual, in document order.
+    pub anomalies: Vec<Anomaly>,
+}
+
+impl Inventory {
+    /// Keys not yet under the target (0 without a target).
+    pub fn not_under_target(&self) -> usize {
+        self.under_target.map_or(0, |u| self.total - u)
+    }
+
+    /// Whether any anomaly of `kind` was found.
+    pub fn has(&self, kind: AnomalyKind) -> bool {
+        self.anomalies.iter().any(|a| a.kind == kind)
+    }
+}
+
+/// Decodes an extended JSON binary (canonical or legacy form) to bytes and subtype.
+pub fn decode_binary(v: &Value) -> Option<(Vec<u8>, u8)> {
+    let bin = v.get("$binary")?;
+    let (b64, sub) = match bin {
+        Value::Object(m) => (m.get("base64")?.as_str()?, m.get("subType")?.as_str()?),
+        Value::String(s) => (s.as_str(), v.get("$type")?.as_str()?),
+        _ => return None,
+    };
+    let bytes = STANDARD.decode(b64).ok()?;
+    let sub = u8::from_str_radix(sub, 16).ok()?;
+    Some((bytes, sub))
+}
+
+/// A key's `_id` for people: UUID text for a subtype-4 binary, else compact JSON.
+pub fn key_id_text(doc: &Value) -> Option<String> {
+    let id = doc.get("_id")?;
+    match decode_binary(id) {
+        Some((b, 4)) if b.len() == 16 => {
+            let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            Some(format!(
+                "{}-{}-{}-{}-{}",
+                &h[0..8],
+                &h[8..12],
+                &h[12..16],
+                &h[16..20],
+                &h[20..32]
+            ))
+        }
+        _ => Some(id.to_string()),
+    }
+}
+
+/// An integer in relaxed (`1`) or canonical (`{"$numberInt": "1"}`) extended JSON.
+fn int_value(v: &Value) -> Option<i64> {
+    v.as_i64().or_else(|| {
+        v.get("$numberInt")
+            .or_else(|| v.get("$numberLong"))
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok())
+    })
+}
+
+/// Whether a masterKey document equals the target's: same provider and every field
+/// the same, no more and no fewer (DESIGN.md, "under the target").
+pub fn is_under_target(master_key: &Value, target: &Target) -> bool {
+    let want = target.master_key.to_document(&target.provider);
+    master_key.as_object() == Some(&want)
+}
+
+/// The keyMaterial sizes a provider can produce, as (min, max) inclusive, or the exact
+/// set for Azure. See the module documentation for why.
+fn size_ok(kind: ProviderKind, master_key: &Value, len: usize) -> bool {
+    match kind {
+        ProviderKind::Local => len == LOCAL_WRAPPED_LEN,
+        ProviderKind::Kmip if master_key.get("delegated") != Some(&Value::Bool(true)) => {
+            len == LOCAL_WRAPPED_LEN
+        }
+        ProviderKind::Azure => [256, 384, 512].contains(&len),
+        ProviderKind::Aws | ProviderKind::Gcp | ProviderKind::Kmip => len > DEK_LEN && len <= 6144,
+    }
+}
+
+/// Analyses key documents; with a config, also counts keys under its target and flags
+/// providers it cannot open.
+pub fn analyze(docs: &[Value], config: Option<&Config>) -> Inventory {
+    let mut inv = Inventory {
+        total: docs.len(),
+        under_target: config.and_then(|c| c.target.as_ref()).map(|_| 0),
+        ..Inventory::default()
+    };
+    let mut per_mk: BTreeMap<String, (Value, usize)> = BTreeMap::new();
+    let mut alt_owners: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (i, doc) in docs.iter().enumerate() {
+        let id = key_id_text(doc).unwrap_or_else(|| format!("#{i}"));
+        let mut flag = |kind, message: String| {
+            inv.anomalies.push(Anomaly {
+                kind,
+                key_id: id.clone(),
+                message,
+            })
+        };
+        if !doc.is_object() {
+            flag(AnomalyKind::NotADocument, "not a key document".into());
+            continue;
+        }
+        if let Some(Value::Array(names)) = doc.get("keyAltNames") {
+            if !names.is_empty() {
+                inv.with_alt_names += 1;
+            }
+            let unique: BTreeSet<&str> = names.iter().filter_map(Value::as_str).collect();
+            for n in unique {
+                alt_owners
+                    .entry(n.to_string())
+                    .or_default()
+                    .push(id.clone());
+            }
+        }
+        if doc
+            .get("status")
+            .and_then(int_value)
+            .is_some_and(|s| s != 0)
+        {
+            inv.disabled += 1;
+        }
+        let mk = doc.get("masterKey").filter(|m| m.is_object());
+        let provider = mk.and_then(|m| m.get("provider")).and_then(Value::as_str);
+        let (Some(mk), Some(provider)) = (mk, provider) else {
+            flag(
+                AnomalyKind::NoMasterKey,
+                "no masterKey.provider: libmongocrypt cannot unwrap this key".into(),
+            );
+            continue;
+        };
+        *inv.by_provider.entry(provider.to_string()).or_default() += 1;
+        let entry = per_mk.entry(mk.to_string()).or_insert((mk.clone(), 0));
+        entry.1 += 1;
+        if let Some(t) = config.and_then(|c| c.target.as_ref())
+            && is_under_target(mk, t)
+        {
+            *inv.under_target.get_or_insert(0) += 1;
+        }
+        let kind = ProviderKind::of_name(provider);
+        if kind.is_none() {
+            flag(
+                AnomalyKind::UnknownProvider,
+                format!("masterKey.provider `{provider}` is not aws, azure, gcp, kmip or local"),
+            );
+        }
+        if let Some(c) = config
+            && kind.is_some()
+            && !c.kms_providers.contains_key(provider)
+        {
+            flag(
+                AnomalyKind::UnconfiguredProvider,
+                format!("the key is under `{provider}`, which kmsProviders does not configure"),
+            );
+        }
+        match doc.get("keyMaterial").and_then(decode_binary) {
+            None => flag(AnomalyKind::NoKeyMaterial, "no binary keyMaterial".into()),
+            Some((bytes, _)) => {
+                if let Some(k) = kind
+                    && !size_ok(k, mk, bytes.len())
+                {
+                    flag(
+                        AnomalyKind::KeyMaterialSize,
+                        format!(
+                            "keyMaterial is {} bytes, which a {} master key cannot produce",
+                            bytes.len(),
+                            k.as_str()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    for (name, owners) in alt_owners {
+        if owners.len() > 1 {
+            for owner in &owners {
+                inv.anomalies.push(Anomaly {
+                    kind: AnomalyKind::DuplicateAltName,
+                    key_id: owner.clone(),
+                    message: format!(
+                        "keyAltName `{name}` is shared by {} keys; lookups by that name are ambiguous",
+                        owners.len()
+                    ),
+                });
+            }
+        }
+    }
+    let mut counts: Vec<MasterKeyCount> = per_mk
+        .into_values()
+        .map(|(master_key, count)| MasterKeyCount { master_key, count })
+        .collect();
+    // Most common first; ties in a stable order (the document's JSON text).
+    counts.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.master_key.to_string().cmp(&b.master_key.to_string()))
+    });
+    inv.by_master_key = counts;
+    inv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn bin(len: usize, sub: &str) -> Value {
+        json!({"$binary": {"base64": STANDARD.encode(vec![7u8; len]), "subType": sub}})
+    }
+
+    #[test]
+    fn decodes_both_binary_forms() {
+        assert_eq!(decode_binary(&bin(3, "00")), Some((vec![7, 7, 7], 0)));
+        let legacy = json!({"$binary": STANDARD.encode([1u8, 2]), "$type": "04"});
+        assert_eq!(decode_binary(&legacy), Some((vec![1, 2], 4)));
+        assert_eq!(decode_binary(&json!("x")), None);
+    }
+
+    #[test]
+    fn uuid_ids_print_as_uuids() {
+        let doc =
+            json!({"_id": {"$binary": {"base64": "EjRWeJASNFZ4kBI0VniQEg==", "subType": "04"}}});
+        assert_eq!(
+            key_id_text(&doc).unwrap(),
+            "12345678-9012-3456-7890-123456789012"
+        );
+    }
+
+    #[test]
+    fn sizes_per_provider() {
+        let mk = json!({});
+        assert!(size_ok(ProviderKind::Local, &mk, 160));
+        assert!(!size_ok(ProviderKind::Local, &mk, 96));
+        assert!(size_ok(ProviderKind::Azure, &mk, 256));
+        assert!(!size_ok(ProviderKind::Azure, &mk, 160));
+        assert!(size_ok(ProviderKind::Aws, &mk, 184));
+        assert!(!size_ok(ProviderKind::Aws, &mk, 96));
+        assert!(size_ok(ProviderKind::Kmip, &mk, 160));
+        assert!(size_ok(
+            ProviderKind::Kmip,
+            &json!({"delegated": true}),
+            200
+        ));
+    }
+}

@@ -1,0 +1,370 @@
+//! Planning: from a configuration (and, when known, a key vault inventory) to an
+//! ordered list of steps, each with why and the exact commands, plus the rollback path
+//! and the risks.
+//!
+//! Two shapes of plan:
+//! - **rewrap** (the normal case): each DEK's keyMaterial is re-encrypted under the
+//!   target; DEKs and data stay as they are, applications keep working throughout
+//!   (transition stage), and the local key is retired after a waiting period.
+//! - **rotate**, when a source local key is marked `exposed = true`: whoever holds the
+//!   exposed key can unwrap every DEK it ever wrapped, from any copy or backup of the
+//!   key vault, so rewrapping alone protects nothing. New DEKs are created under the
+//!   target, data is re-encrypted with them, and the old DEKs are deleted.
+
+use serde::Serialize;
+
+use crate::config::{Config, ProviderKind};
+use crate::inventory::{AnomalyKind, Inventory};
+use crate::policy::policy;
+use crate::validate::check_value;
+
+/// Days to keep the local key and backups after the final stage is deployed, so that a
+/// late problem can still be rolled back.
+pub const RETIRE_AFTER_DAYS: u32 = 30;
+
+/// Which kind of move the plan performs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Rewrap DEKs under the target master key.
+    Rewrap,
+    /// Rotate DEKs and re-encrypt data (the source key may be exposed).
+    Rotate,
+}
+
+/// How serious a risk is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Must be resolved before the move.
+    Blocker,
+    /// Understand it before the move.
+    Warning,
+    /// Good to know.
+    Info,
+}
+
+/// A risk the plan found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Risk {
+    /// Stable identifier, e.g. `unopenable-keys`.
+    pub id: &'static str,
+    /// How serious.
+    pub level: Level,
+    /// What and what to do.
+    pub message: String,
+}
+
+/// One step of the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// Stable identifier, e.g. `rewrap-dry-run`.
+    pub id: &'static str,
+    /// Short title.
+    pub title: String,
+    /// Why the step is there.
+    pub why: String,
+    /// Exact commands, in order (placeholders in UPPER_CASE).
+    pub commands: Vec<String>,
+}
+
+/// The whole plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// Rewrap or rotate.
+    pub mode: Mode,
+    /// One paragraph for people.
+    pub summary: String,
+    /// Ordered steps.
+    pub steps: Vec<Step>,
+    /// How to undo, should a step go wrong.
+    pub rollback: Vec<Step>,
+    /// Risks, most serious first.
+    pub risks: Vec<Risk>,
+}
+
+fn step(id: &'static str, title: &str, why: &str, commands: Vec<String>) -> Step {
+    Step {
+        id,
+        title: title.to_string(),
+        why: why.to_string(),
+        commands,
+    }
+}
+
+fn risks(config: &Config, inventory: Option<&Inventory>, mode: Mode) -> Vec<Risk> {
+    let mut out = Vec::new();
+    let mut add = |id, level, message: String| out.push(Risk { id, level, message });
+    let errors = check_value(&config.to_json_value())
+        .diagnostics
+        .into_iter()
+        .filter(|d| d.is_error())
+        .count();
+    if errors > 0 {
+        add(
+            "invalid-config",
+            Level::Blocker,
+            format!(
+                "keyshift.toml has {errors} error(s); `keyshift check` lists them. Fix them before anything else."
+            ),
+        );
+    }
+    if mode == Mode::Rotate {
+        add(
+            "exposed-key",
+            Level::Warning,
+            "The local key is marked exposed. Rewrapping alone does NOT protect data: anyone holding the old key can unwrap the DEKs from any copy or backup of the key vault and decrypt the data. The plan therefore creates new DEKs under the target and re-encrypts every encrypted field.".into(),
+        );
+    }
+    if config.target_kind() == Some(ProviderKind::Local) {
+        add(
+            "target-local",
+            Level::Warning,
+            "The target is a local key: the master key still lives on your machines.".into(),
+        );
+    }
+    let Some(inv) = inventory else {
+        add(
+            "no-inventory",
+            Level::Info,
+            "The key vault has not been inspected: run `keyshift inspect` to see how many keys move and whether any are under providers this configuration cannot open.".into(),
+        );
+        return out;
+    };
+    let unopenable = inv
+        .anomalies
+        .iter()
+        .filter(|a| {
+            matches!(
+                a.kind,
+                AnomalyKind::UnconfiguredProvider | AnomalyKind::UnknownProvider
+            )
+        })
+        .count();
+    if unopenable > 0 {
+        add(
+            "unopenable-keys",
+            Level::Blocker,
+            format!(
+                "{unopenable} key(s) are under providers kmsProviders does not configure: add those providers (they stay in the transition stage), or exclude the keys with rewrap.filter."
+            ),
+        );
+    }
+    let broken = inv
+        .anomalies
+        .iter()
+        .filter(|a| {
+            matches!(
+                a.kind,
+                AnomalyKind::NoMasterKey
+                    | AnomalyKind::NoKeyMaterial
+                    | AnomalyKind::KeyMaterialSize
+                    | AnomalyKind::NotADocument
+            )
+        })
+        .count();
+    if broken > 0 {
+        add(
+            "damaged-keys",
+            Level::Warning,
+            format!(
+                "{broken} key document(s) are damaged (no masterKey, no or impossible keyMaterial): they cannot be rewrapped and will be reported; `keyshift inspect` names them."
+            ),
+        );
+    }
+    if inv.disabled > 0 {
+        add(
+            "disabled-keys",
+            Level::Warning,
+            format!(
+                "{} key(s) have a non-zero status (libmongocrypt writes 0): find out who set it before rewrapping them.",
+                inv.disabled
+            ),
+        );
+    }
+    if inv.has(AnomalyKind::DuplicateAltName) {
+        add(
+            "duplicate-alt-names",
+            Level::Warning,
+            "Some keyAltNames are shared by several keys: encryption by alt name is ambiguous. Rewrap does not change this; fix it separately.".into(),
+        );
+    }
+    let sources: Vec<&String> = inv
+        .by_provider
+        .keys()
+        .filter(|p| config.target.as_ref().is_none_or(|t| &t.provider != *p))
+        .collect();
+    if sources.len() > 1 {
+        add(
+            "mixed-providers",
+            Level::Warning,
+            format!(
+                "Keys are under several providers ({}): every one must stay configured in the transition stage until all keys are moved.",
+                sources
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
+    if inv.total == 0 {
+        add(
+            "empty-key-vault",
+            Level::Info,
+            "The key vault is empty: nothing to move. Deploy the final stage so new DEKs are created under the target.".into(),
+        );
+    } else if inv.under_target == Some(inv.total) {
+        add(
+            "already-current",
+            Level::Info,
+            "Every key is already under the target: the rewrap has nothing to do; verify, then deploy the final stage.".into(),
+        );
+    }
+    out.sort_by_key(|r| r.level);
+    out
+}
+
+/// Builds the plan. Works on any configuration (invalid ones get a blocker risk), so
+/// the browser can show a plan while the user types.
+pub fn plan(config: &Config, inventory: Option<&Inventory>) -> Plan {
+    let mode = if config.source_exposed() {
+        Mode::Rotate
+    } else {
+        Mode::Rewrap
+    };
+    let target = config
+        .target
+        .as_ref()
+        .map_or("TARGET", |t| t.provider.as_str());
+    let backup_dir = config.rewrap_or_default().backup_dir().to_string();
+    let pol = policy(config);
+    let mut steps = Vec::new();
+    if let Some(p) = &pol {
+        if !p.create_key.is_empty() {
+            steps.push(step(
+                "create-cmk",
+                "Create the target master key",
+                "Skip if the key exists. The target must be a symmetric encryption key (AWS, GCP), an RSA key (Azure) or a KMIP object the client certificate may use.",
+                p.create_key.iter().map(|c| c.command.clone()).collect(),
+            ));
+        }
+        let mut grant: Vec<String> = p.grant.iter().map(|c| c.command.clone()).collect();
+        grant.insert(0, "keyshift policy".into());
+        steps.push(step(
+            "grant",
+            "Grant least-privilege access to the target key",
+            "keyshift and the applications need wrap and unwrap on exactly this key, nothing more.",
+            grant,
+        ));
+    }
+    steps.push(step(
+        "check",
+        "Validate keyshift.toml",
+        "Catches typos, literal secrets and malformed key identifiers offline, before anything touches a server.",
+        vec!["keyshift check".into()],
+    ));
+    steps.push(step(
+        "deploy-transition",
+        "Deploy the transition configuration to every application",
+        "Applications configured with both the old and the new provider read every key, whichever master key wraps it, during and after the move.",
+        vec!["keyshift snippet --lang LANG --stage transition".into()],
+    ));
+    steps.push(step(
+        "preflight",
+        "Prove both providers work",
+        "Unwraps with the source and wraps and unwraps with the target (AWS: key enabled, symmetric, ENCRYPT_DECRYPT, right region), changing nothing.",
+        vec!["keyshift preflight".into()],
+    ));
+    match mode {
+        Mode::Rewrap => {
+            steps.push(step(
+                "rewrap-dry-run",
+                "Dry run",
+                "Does everything but write, KMS round trips included, so permission or network problems show up now.",
+                vec!["keyshift rewrap --dry-run".into()],
+            ));
+            steps.push(step(
+                "rewrap",
+                "Rewrap the DEKs under the target",
+                "Backs up every key it will touch, proves each new wrapping decrypts before writing it, and writes with compare-and-swap. A rerun after any interruption converges.",
+                vec!["keyshift rewrap --yes".into()],
+            ));
+        }
+        Mode::Rotate => {
+            steps.push(step(
+                "rotate-dry-run",
+                "Dry run of the rotation",
+                "Shows which collections and fields will be re-encrypted with new DEKs, writing nothing.",
+                vec!["keyshift rotate --all-collections --dry-run".into()],
+            ));
+            steps.push(step(
+                "rotate",
+                "Create new DEKs under the target and re-encrypt the data",
+                "Rewrapping does not help when the old key may be known to someone else: the data must be encrypted with DEKs that key never wrapped. Large collections can be split with --partition I/N.",
+                vec!["keyshift rotate --all-collections --yes".into()],
+            ));
+        }
+    }
+    steps.push(step(
+        "verify",
+        "Verify",
+        "Every selected key is under the target and decrypts; exit code 3 lists any that are not.",
+        vec!["keyshift verify".into()],
+    ));
+    steps.push(step(
+        "deploy-final",
+        "Deploy the final configuration",
+        "Applications now need only the target provider; new DEKs are created under it.",
+        vec!["keyshift snippet --lang LANG --stage final".into()],
+    ));
+    match mode {
+        Mode::Rewrap => steps.push(step(
+            "retire-local-key",
+            "Retire the local key after the waiting period",
+            &format!("Keep the local key and the backups in {backup_dir} for {RETIRE_AFTER_DAYS} days so a late problem can still be rolled back; then remove the local provider from keyshift.toml and destroy the key file and the backups (the backups are wrapped by the local key)."),
+            vec![format!("keyshift verify   # again, after {RETIRE_AFTER_DAYS} days"), "shred -u MASTER_KEY_FILE".into()],
+        )),
+        Mode::Rotate => steps.push(step(
+            "retire",
+            "Delete the replaced DEKs, then destroy the exposed key",
+            "Once verification passes, the old DEKs protect nothing and only help whoever holds the exposed key: delete them and destroy the key and any backups wrapped by it.",
+            vec!["keyshift retire --yes".into(), "shred -u MASTER_KEY_FILE".into()],
+        )),
+    }
+    let rollback = vec![
+        step(
+            "rollback-keys",
+            "Restore the previous wrappings",
+            "Puts back the keyMaterial and masterKey saved before the first write, compare-and-swap, so keys changed since are left alone and reported.",
+            vec![format!(
+                "keyshift rollback --backup {backup_dir}/BACKUP_FILE --yes"
+            )],
+        ),
+        step(
+            "rollback-apps",
+            "Keep (or put back) the transition configuration",
+            "Applications with both providers read keys under either wrapping, so they keep working while you investigate.",
+            vec!["keyshift snippet --lang LANG --stage transition".into()],
+        ),
+    ];
+    let moving = inventory.map(|i| i.not_under_target());
+    let summary = match (mode, moving) {
+        (Mode::Rewrap, Some(n)) => format!(
+            "Rewrap {n} DEK(s) under `{target}` without decrypting any data; applications keep working throughout."
+        ),
+        (Mode::Rewrap, None) => format!(
+            "Rewrap the DEKs under `{target}` without decrypting any data; applications keep working throughout."
+        ),
+        (Mode::Rotate, _) => format!(
+            "The local key may be exposed: rewrapping alone would not protect the data. Create new DEKs under `{target}`, re-encrypt the data with them, then delete the old DEKs and destroy the key."
+        ),
+    };
+    Plan {
+        mode,
+        summary,
+        steps,
+        rollback,
+        risks: risks(config, inventory, mode),
+    }
+}

@@ -1,0 +1,100 @@
+//! Which keys `keyshift rewrap` selects, as a MongoDB query the native shell sends.
+//!
+//! The default is "every key not under the target" (DESIGN.md): a key is under the
+//! target when its masterKey has the target's provider and exactly the target's fields.
+//! The query compares field by field (`masterKey.region`, `masterKey.key`, ...) rather
+//! than the embedded document as a whole, because MongoDB's embedded-document equality
+//! depends on field order, which libmongocrypt, not the user, decides. A field the
+//! target leaves out must be absent from the key too. Fields no provider defines are not
+//! looked at by the query; [`crate::inventory::is_under_target`] is the exact check the
+//! native shell applies to each document it reads.
+//!
+//! A user's `rewrap.filter` narrows the default, never widens it: keys already under
+//! the target are skipped, which is what makes a rerun after an interruption converge.
+
+use serde_json::{Map, Value, json};
+
+use crate::config::{Config, ProviderKind, Target};
+use crate::diagnostic::{Diagnostic, codes};
+
+/// Every masterKey field each provider type defines (libmongocrypt's key documents).
+pub fn master_key_fields(kind: ProviderKind) -> &'static [&'static str] {
+    match kind {
+        ProviderKind::Aws => &["region", "key", "endpoint"],
+        ProviderKind::Azure => &["keyVaultEndpoint", "keyName", "keyVersion"],
+        ProviderKind::Gcp => &[
+            "projectId",
+            "location",
+            "keyRing",
+            "keyName",
+            "keyVersion",
+            "endpoint",
+        ],
+        ProviderKind::Kmip => &["keyId", "delegated", "endpoint"],
+        ProviderKind::Local => &[],
+    }
+}
+
+/// The query matching keys whose masterKey is NOT the target's.
+pub fn not_under_target(target: &Target) -> Value {
+    let doc = target.master_key.to_document(&target.provider);
+    let fields: Vec<&str> = ProviderKind::of_name(&target.provider)
+        .map(master_key_fields)
+        .unwrap_or(&[])
+        .iter()
+        .copied()
+        .chain(doc.keys().map(String::as_str).filter(|k| *k != "provider"))
+        .collect();
+    let mut or = vec![json!({"masterKey.provider": {"$ne": target.provider}})];
+    let mut seen = std::collections::BTreeSet::new();
+    for field in fields {
+        if !seen.insert(field) {
+            continue;
+        }
+        let path = format!("masterKey.{field}");
+        let mut cond = Map::new();
+        match doc.get(field) {
+            Some(v) => cond.insert(path, json!({"$ne": v})),
+            None => cond.insert(path, json!({"$exists": true})),
+        };
+        or.push(Value::Object(cond));
+    }
+    json!({"$or": or})
+}
+
+/// The query `keyshift rewrap` runs: keys not under the target, narrowed by
+/// `rewrap.filter` when there is one. Errors are the same diagnostics validation gives.
+pub fn rewrap_filter(config: &Config) -> Result<Value, Diagnostic> {
+    let target = config.target.as_ref().ok_or_else(|| {
+        Diagnostic::error(
+            codes::MISSING_FIELD,
+            "/target",
+            "`/target` is required but missing",
+            "Add a [target] section.",
+        )
+    })?;
+    let base = not_under_target(target);
+    let Some(text) = config
+        .rewrap
+        .as_ref()
+        .and_then(|r| r.filter.as_deref())
+        .filter(|f| !f.trim().is_empty())
+    else {
+        return Ok(base);
+    };
+    match serde_json::from_str::<Value>(text) {
+        Ok(user) if user.is_object() => Ok(json!({"$and": [user, base]})),
+        Ok(_) => Err(Diagnostic::error(
+            codes::RW_FILTER_OBJECT,
+            "/rewrap/filter",
+            "rewrap.filter must be a query document (a JSON object)",
+            "Wrap the condition in braces.",
+        )),
+        Err(e) => Err(Diagnostic::error(
+            codes::RW_FILTER_JSON,
+            "/rewrap/filter",
+            format!("rewrap.filter is not valid extended JSON: {e}"),
+            "Write a MongoDB query in extended JSON with double-quoted keys.",
+        )),
+    }
+}

@@ -1,0 +1,145 @@
+//! Azure Key Vault rules.
+//!
+//! Formats (Azure Key Vault, "About keys, secrets and certificates": object identifiers
+//! `https://{vault-name}.vault.azure.net/{object-type}/{object-name}/{object-version}`,
+//! Managed HSM `https://{hsm-name}.managedhsm.azure.net/...`; object names 1–127
+//! characters of `0-9a-zA-Z-`; versions are 32 hex digits; vault names 3–24
+//! characters, letters, digits and hyphens, starting with a letter, no `--`).
+
+use crate::config::{AzureMasterKey, AzureProvider};
+use crate::diagnostic::{Diagnostic, child, codes};
+
+use super::common::{check_endpoint, check_secret, is_guid, parse_endpoint};
+
+/// DNS suffixes of Key Vault and Managed HSM in the Azure clouds.
+pub const VAULT_SUFFIXES: &[&str] = &[
+    "vault.azure.net",
+    "vault.azure.cn",
+    "vault.usgovcloudapi.net",
+    "managedhsm.azure.net",
+    "managedhsm.chinacloudapi.cn",
+];
+
+/// Key Vault object name: 1–127 of `0-9a-zA-Z-`.
+pub fn is_key_name(s: &str) -> bool {
+    (1..=127).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// Key version: 32 hex digits.
+pub fn is_key_version(s: &str) -> bool {
+    s.len() == 32 && s.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+fn is_vault_name(s: &str) -> bool {
+    (3..=24).contains(&s.len())
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && !s.contains("--")
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// Checks an Azure provider.
+pub fn check_provider(out: &mut Vec<Diagnostic>, path: &str, p: &AzureProvider) {
+    let guids = [
+        (
+            "tenantId",
+            &p.tenant_id,
+            codes::AZ_TENANT,
+            "Directory (tenant) ID",
+        ),
+        (
+            "clientId",
+            &p.client_id,
+            codes::AZ_CLIENT,
+            "Application (client) ID",
+        ),
+    ];
+    for (field, value, code, label) in guids {
+        if let Some(v) = value.as_deref().filter(|v| !v.trim().is_empty())
+            && !is_guid(v)
+        {
+            out.push(Diagnostic::error(
+                code,
+                child(path, field),
+                format!("{field} is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"),
+                format!(
+                    "Copy the {label} from the app registration's overview in the Azure portal."
+                ),
+            ));
+        }
+    }
+    check_secret(
+        out,
+        &child(path, "clientSecret"),
+        p.client_secret.as_deref(),
+    );
+    check_endpoint(
+        out,
+        &child(path, "identityPlatformEndpoint"),
+        p.identity_platform_endpoint.as_deref(),
+    );
+}
+
+/// Checks an Azure masterKey.
+pub fn check_master_key(out: &mut Vec<Diagnostic>, path: &str, mk: &AzureMasterKey) {
+    if let Some(ep) = mk
+        .key_vault_endpoint
+        .as_deref()
+        .filter(|v| !v.trim().is_empty())
+    {
+        let p = child(path, "keyVaultEndpoint");
+        match parse_endpoint(ep) {
+            Err(why) => out.push(Diagnostic::error(
+                codes::AZ_ENDPOINT,
+                &p,
+                format!("keyVaultEndpoint is not a vault host or https URL: {why}"),
+                "Write the vault's host, e.g. myvault.vault.azure.net (the Vault URI without the path).",
+            )),
+            Ok(e) => {
+                let host = e.host.to_ascii_lowercase();
+                match VAULT_SUFFIXES
+                    .iter()
+                    .find(|s| host.ends_with(&format!(".{s}")))
+                {
+                    None => out.push(Diagnostic::warning(
+                        codes::AZ_ENDPOINT_DOMAIN,
+                        &p,
+                        format!("`{host}` is not on a Key Vault domain ({})", VAULT_SUFFIXES.join(", ")),
+                        "Check the Vault URI in the portal; ignore this for a private endpoint or a test server.",
+                    )),
+                    Some(suffix) => {
+                        let name = &host[..host.len() - suffix.len() - 1];
+                        if !is_vault_name(name) {
+                            out.push(Diagnostic::error(
+                                codes::AZ_ENDPOINT,
+                                &p,
+                                format!("`{name}` is not a valid vault name (3-24 letters, digits and single hyphens, starting with a letter)"),
+                                "Copy the Vault URI from the key vault's overview in the Azure portal.",
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(n) = mk.key_name.as_deref().filter(|v| !v.trim().is_empty())
+        && !is_key_name(n)
+    {
+        out.push(Diagnostic::error(
+            codes::AZ_KEY_NAME,
+            child(path, "keyName"),
+            "keyName must be 1-127 letters, digits and hyphens",
+            "Use the key's name as shown under Keys in the vault.",
+        ));
+    }
+    if let Some(v) = mk.key_version.as_deref().filter(|v| !v.trim().is_empty())
+        && !is_key_version(v)
+    {
+        out.push(Diagnostic::error(
+                codes::AZ_KEY_VERSION,
+                child(path, "keyVersion"),
+                "keyVersion must be 32 hex digits",
+                "Copy the version id from the key's versions list, or remove keyVersion to use the current version.",
+            ));
+    }
+}

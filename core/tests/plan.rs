@@ -1,0 +1,152 @@
+//! Golden tests for plans: the normal rewrap, an exposed local key (rotation), an empty
+//! key vault, a vault with keys under an unconfigured provider, and no inventory.
+
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use keyshift_core::config::Config;
+use keyshift_core::inventory::analyze;
+use keyshift_core::plan::{Level, Mode, plan};
+use keyshift_core::validate::check_toml;
+use serde_json::{Value, json};
+
+const ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+fn config(exposed: bool) -> Config {
+    let text = format!(
+        r#"
+[keyVault]
+uri = "env:MONGODB_URI"
+[kmsProviders.local]
+key = "file:master-key.txt"
+exposed = {exposed}
+[kmsProviders.aws]
+[target]
+provider = "aws"
+masterKey = {{ region = "us-east-1", key = "{ARN}" }}
+"#
+    );
+    check_toml(&text).config
+}
+
+fn key(n: u8, provider: &str) -> Value {
+    let mk = if provider == "aws" {
+        json!({"provider": "aws", "region": "us-east-1", "key": ARN})
+    } else {
+        json!({"provider": provider})
+    };
+    json!({
+        "_id": {"$binary": {"base64": STANDARD.encode([n; 16]), "subType": "04"}},
+        "keyMaterial": {"$binary": {"base64": STANDARD.encode([1u8; 160]), "subType": "00"}},
+        "masterKey": mk,
+    })
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("KEYSHIFT_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("missing golden {name}; run with KEYSHIFT_UPDATE_GOLDEN=1"));
+    assert!(
+        expected == actual,
+        "{name} differs from its golden file:\n{actual}"
+    );
+}
+
+fn json_of(p: &keyshift_core::plan::Plan) -> String {
+    serde_json::to_string_pretty(p).unwrap() + "\n"
+}
+
+#[test]
+fn rewrap_plan() {
+    let c = config(false);
+    let inv = analyze(&[key(1, "local"), key(2, "local"), key(3, "aws")], Some(&c));
+    let p = plan(&c, Some(&inv));
+    assert_eq!(p.mode, Mode::Rewrap);
+    assert!(p.summary.contains("Rewrap 2 DEK(s)"));
+    let ids: Vec<&str> = p.steps.iter().map(|s| s.id).collect();
+    assert_eq!(
+        ids,
+        [
+            "create-cmk",
+            "grant",
+            "check",
+            "deploy-transition",
+            "preflight",
+            "rewrap-dry-run",
+            "rewrap",
+            "verify",
+            "deploy-final",
+            "retire-local-key"
+        ]
+    );
+    assert!(p.risks.is_empty(), "{:#?}", p.risks);
+    golden("plan-rewrap.json", &json_of(&p));
+}
+
+#[test]
+fn exposed_key_switches_to_rotation() {
+    let c = config(true);
+    let p = plan(&c, None);
+    assert_eq!(p.mode, Mode::Rotate);
+    assert!(p.summary.contains("rewrapping alone would not protect"));
+    assert!(p.steps.iter().any(|s| s.id == "rotate"));
+    assert!(!p.steps.iter().any(|s| s.id == "rewrap"));
+    let exposed = p.risks.iter().find(|r| r.id == "exposed-key").unwrap();
+    assert!(exposed.message.contains("does NOT protect data"));
+    golden("plan-rotate.json", &json_of(&p));
+}
+
+#[test]
+fn risks_from_the_inventory() {
+    let c = config(false);
+    let inv = analyze(
+        &[key(1, "local"), key(2, "gcp"), key(3, "local:old")],
+        Some(&c),
+    );
+    let p = plan(&c, Some(&inv));
+    let ids: Vec<&str> = p.risks.iter().map(|r| r.id).collect();
+    assert_eq!(ids, ["unopenable-keys", "mixed-providers"]);
+    assert_eq!(p.risks[0].level, Level::Blocker);
+    golden("plan-risks.json", &json_of(&p));
+
+    let empty = plan(&c, Some(&analyze(&[], Some(&c))));
+    assert_eq!(
+        empty.risks.iter().map(|r| r.id).collect::<Vec<_>>(),
+        ["empty-key-vault"]
+    );
+
+    let done = plan(&c, Some(&analyze(&[key(1, "aws")], Some(&c))));
+    assert_eq!(
+        done.risks.iter().map(|r| r.id).collect::<Vec<_>>(),
+        ["already-current"]
+    );
+
+    let mut disabled = key(4, "local");
+    disabled["status"] = json!({"$numberInt": "1"});
+    let d = plan(&c, Some(&analyze(&[disabled], Some(&c))));
+    assert_eq!(
+        d.risks.iter().map(|r| r.id).collect::<Vec<_>>(),
+        ["disabled-keys"]
+    );
+
+    let unknown = plan(&c, None);
+    assert_eq!(
+        unknown.risks.iter().map(|r| r.id).collect::<Vec<_>>(),
+        ["no-inventory"]
+    );
+}
+
+#[test]
+fn invalid_config_still_plans_with_a_blocker() {
+    let c = check_toml("[keyVault]\nuri = \"env:X\"\n").config;
+    let p = plan(&c, None);
+    assert_eq!(p.risks[0].id, "invalid-config");
+    assert_eq!(p.risks[0].level, Level::Blocker);
+}

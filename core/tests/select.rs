@@ -1,0 +1,76 @@
+//! The rewrap query agrees with the exact "under the target" check on every key
+//! document, judged by a tiny evaluator for the operators the query uses.
+
+use keyshift_core::check_toml;
+use keyshift_core::inventory::is_under_target;
+use keyshift_core::select::{not_under_target, rewrap_filter};
+use serde_json::{Value, json};
+
+const ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+fn get<'a>(doc: &'a Value, dotted: &str) -> Option<&'a Value> {
+    dotted.split('.').try_fold(doc, |v, k| v.get(k))
+}
+
+/// Evaluates `$or`, `$and`, `$ne`, `$exists` and plain equality on dotted paths.
+fn matches(q: &Value, doc: &Value) -> bool {
+    q.as_object()
+        .unwrap()
+        .iter()
+        .all(|(k, v)| match k.as_str() {
+            "$or" => v.as_array().unwrap().iter().any(|c| matches(c, doc)),
+            "$and" => v.as_array().unwrap().iter().all(|c| matches(c, doc)),
+            path => {
+                let field = get(doc, path);
+                match v.as_object().and_then(|o| o.iter().next()) {
+                    Some((op, arg)) if op == "$ne" => field != Some(arg),
+                    Some((op, arg)) if op == "$exists" => field.is_some() == arg.as_bool().unwrap(),
+                    _ => field == Some(v),
+                }
+            }
+        })
+}
+
+fn config(filter: Option<&str>) -> keyshift_core::Config {
+    let f = filter
+        .map(|f| format!("[rewrap]\nfilter = '{f}'\n"))
+        .unwrap_or_default();
+    check_toml(&format!(
+        "[keyVault]\nuri = \"env:U\"\n[kmsProviders.local]\nkey = \"file:k\"\n[kmsProviders.aws]\n[target]\nprovider = \"aws\"\nmasterKey = {{ region = \"us-east-1\", key = \"{ARN}\" }}\n{f}"
+    ))
+    .config
+}
+
+fn docs() -> Vec<Value> {
+    vec![
+        json!({"masterKey": {"provider": "local"}}),
+        json!({"masterKey": {"provider": "aws", "region": "us-east-1", "key": ARN}}),
+        json!({"masterKey": {"key": ARN, "provider": "aws", "region": "us-east-1"}}),
+        json!({"masterKey": {"provider": "aws", "region": "us-east-1", "key": ARN, "endpoint": "kms.us-east-1.amazonaws.com"}}),
+        json!({"masterKey": {"provider": "aws", "region": "us-east-2", "key": ARN}}),
+        json!({"masterKey": {"provider": "aws:prod", "region": "us-east-1", "key": ARN}}),
+        json!({"masterKey": {"provider": "azure", "keyVaultEndpoint": "v.vault.azure.net", "keyName": "k"}}),
+    ]
+}
+
+#[test]
+fn query_agrees_with_the_exact_check() {
+    let c = config(None);
+    let target = c.target.as_ref().unwrap();
+    let q = not_under_target(target);
+    for doc in docs() {
+        let under = is_under_target(&doc["masterKey"], target);
+        assert_eq!(matches(&q, &doc), !under, "{doc}");
+    }
+    assert_eq!(rewrap_filter(&c).unwrap(), q);
+}
+
+#[test]
+fn user_filter_narrows_never_widens() {
+    let c = config(Some(r#"{"masterKey.provider": "local"}"#));
+    let q = rewrap_filter(&c).unwrap();
+    let selected: Vec<Value> = docs().into_iter().filter(|d| matches(&q, d)).collect();
+    assert_eq!(selected, vec![json!({"masterKey": {"provider": "local"}})]);
+    let bad = config(Some("[1]"));
+    assert_eq!(rewrap_filter(&bad).unwrap_err().code, "KS-RW-002");
+}
