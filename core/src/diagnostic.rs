@@ -245,6 +245,8 @@ pub mod codes {
     pub const LOC_KEY_SIZE: &str = "KS-LOC-001";
     /// The local key is marked exposed: the plan rotates DEKs.
     pub const LOC_EXPOSED: &str = "KS-LOC-002";
+    /// The local key file cannot be read (reported by the native shell, which reads it).
+    pub const LOC_KEY_UNREADABLE: &str = "KS-LOC-003";
 
     /// rewrap.filter is not valid JSON.
     pub const RW_FILTER_JSON: &str = "KS-RW-001";
@@ -319,6 +321,7 @@ pub mod codes {
         (KMIP_CLIENT_CERT, "KMIP without client certificate"),
         (LOC_KEY_SIZE, "local master key not 96 bytes"),
         (LOC_EXPOSED, "local key marked exposed"),
+        (LOC_KEY_UNREADABLE, "local key file cannot be read"),
         (RW_FILTER_JSON, "rewrap.filter not valid JSON"),
         (RW_FILTER_OBJECT, "rewrap.filter not an object"),
         (RW_BATCH_SIZE, "rewrap.batchSize out of bounds"),

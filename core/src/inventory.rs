@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::config::{Config, ProviderKind, Target};
 
@@ -149,11 +149,42 @@ fn int_value(v: &Value) -> Option<i64> {
     })
 }
 
-/// Whether a masterKey document equals the target's: same provider and every field
-/// the same, no more and no fewer (DESIGN.md, "under the target").
+/// Whether a masterKey document is the target's (DESIGN.md, "under the target"): the
+/// same provider, and every field the same, no more and no fewer, in any order.
+///
+/// One exception, because a KMIP server names its keys: when keyshift creates a KMIP
+/// key without a `keyId`, the server assigns one and libmongocrypt stores it, so a KMIP
+/// key may carry a `keyId` the target leaves out. `delegated` absent means false.
 pub fn is_under_target(master_key: &Value, target: &Target) -> bool {
-    let want = target.master_key.to_document(&target.provider);
-    master_key.as_object() == Some(&want)
+    master_key_matches(master_key, &target.master_key.to_document(&target.provider))
+}
+
+/// [`is_under_target`] against a masterKey document (with `provider`), as the native
+/// shell holds the target.
+pub fn master_key_matches(master_key: &Value, target: &Map<String, Value>) -> bool {
+    let Some(key) = master_key.as_object() else {
+        return false;
+    };
+    let Some(provider) = target.get("provider").and_then(Value::as_str) else {
+        return false;
+    };
+    if key.get("provider").and_then(Value::as_str) != Some(provider) {
+        return false;
+    }
+    let kmip = ProviderKind::of_name(provider) == Some(ProviderKind::Kmip);
+    let delegated = |d: &Map<String, Value>| d.get("delegated") == Some(&Value::Bool(true));
+    if kmip && delegated(key) != delegated(target) {
+        return false;
+    }
+    let ignored = |k: &str| kmip && k == "delegated";
+    let same = target
+        .iter()
+        .filter(|(k, _)| !ignored(k))
+        .all(|(k, v)| key.get(k) == Some(v));
+    let no_extra = key
+        .keys()
+        .all(|k| target.contains_key(k) || ignored(k) || (kmip && k == "keyId"));
+    same && no_extra
 }
 
 /// The keyMaterial sizes a provider can produce, as (min, max) inclusive, or the exact

@@ -5,7 +5,8 @@
 //! The query compares field by field (`masterKey.region`, `masterKey.key`, ...) rather
 //! than the embedded document as a whole, because MongoDB's embedded-document equality
 //! depends on field order, which libmongocrypt, not the user, decides. A field the
-//! target leaves out must be absent from the key too. Fields no provider defines are not
+//! target leaves out must be absent from the key too, except a KMIP `keyId`, which the
+//! KMIP server assigns when the target names none. Fields no provider defines are not
 //! looked at by the query; [`crate::inventory::is_under_target`] is the exact check the
 //! native shell applies to each document it reads.
 //!
@@ -47,15 +48,23 @@ pub fn not_under_target(target: &Target) -> Value {
         .collect();
     let mut or = vec![json!({"masterKey.provider": {"$ne": target.provider}})];
     let mut seen = std::collections::BTreeSet::new();
+    let kmip = ProviderKind::of_name(&target.provider) == Some(ProviderKind::Kmip);
     for field in fields {
         if !seen.insert(field) {
             continue;
         }
         let path = format!("masterKey.{field}");
         let mut cond = Map::new();
-        match doc.get(field) {
-            Some(v) => cond.insert(path, json!({"$ne": v})),
-            None => cond.insert(path, json!({"$exists": true})),
+        match (doc.get(field), field) {
+            // A KMIP server assigns keyId when the target names none (is_under_target).
+            (None, "keyId") if kmip => continue,
+            // delegated: absent means false.
+            (Some(Value::Bool(true)), "delegated") if kmip => {
+                cond.insert(path, json!({"$ne": true}))
+            }
+            (_, "delegated") if kmip => cond.insert(path, json!(true)),
+            (Some(v), _) => cond.insert(path, json!({"$ne": v})),
+            (None, _) => cond.insert(path, json!({"$exists": true})),
         };
         or.push(Value::Object(cond));
     }

@@ -74,3 +74,60 @@ fn user_filter_narrows_never_widens() {
     let bad = config(Some("[1]"));
     assert_eq!(rewrap_filter(&bad).unwrap_err().code, "KS-RW-002");
 }
+
+fn kmip_config(master_key: &str) -> keyshift_core::Config {
+    check_toml(&format!(
+        "[keyVault]\nuri = \"env:U\"\n[kmsProviders.local]\nkey = \"file:k\"\n[kmsProviders.kmip]\nendpoint = \"kmip.example.com:5696\"\n[tlsOptions.kmip]\ntlsCAFile = \"ca.pem\"\ntlsCertificateKeyFile = \"client.pem\"\n[target]\nprovider = \"kmip\"\nmasterKey = {master_key}\n"
+    ))
+    .config
+}
+
+#[test]
+fn kmip_keys_carry_the_key_id_their_server_assigned() {
+    let plain = kmip_config("{}");
+    let delegated = kmip_config("{ delegated = true }");
+    let named = kmip_config("{ keyId = \"8\" }");
+    let cases = [
+        (&plain, json!({"provider": "kmip", "keyId": "17"}), true),
+        (&plain, json!({"provider": "kmip"}), true),
+        (
+            &plain,
+            json!({"provider": "kmip", "keyId": "17", "delegated": true}),
+            false,
+        ),
+        (&plain, json!({"provider": "local"}), false),
+        (
+            &delegated,
+            json!({"provider": "kmip", "keyId": "9", "delegated": true}),
+            true,
+        ),
+        (&delegated, json!({"provider": "kmip", "keyId": "9"}), false),
+        (&named, json!({"provider": "kmip", "keyId": "8"}), true),
+        (&named, json!({"provider": "kmip", "keyId": "9"}), false),
+    ];
+    for (config, key, want) in cases {
+        let target = config.target.as_ref().unwrap();
+        assert_eq!(is_under_target(&key, target), want, "{key} vs {target:?}");
+        let doc = json!({ "masterKey": key });
+        assert_eq!(
+            matches(&not_under_target(target), &doc),
+            !want,
+            "query on {doc}"
+        );
+    }
+}
+
+#[test]
+fn field_order_never_matters_and_extra_fields_do() {
+    let c = config(None);
+    let target = c.target.as_ref().unwrap();
+    assert!(is_under_target(
+        &json!({"region": "us-east-1", "key": ARN, "provider": "aws"}),
+        target
+    ));
+    assert!(!is_under_target(
+        &json!({"provider": "aws", "region": "us-east-1", "key": ARN, "extra": 1}),
+        target
+    ));
+    assert!(!is_under_target(&json!("not a document"), target));
+}

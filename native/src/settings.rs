@@ -65,7 +65,7 @@ pub fn check(path: &Path) -> Result<Checked, LoadError> {
     let mut diagnostics = parsed.diagnostics;
     if std::str::from_utf8(&bytes).is_err() {
         diagnostics.push(Diagnostic::error(
-            "KS-CFG-001",
+            keyshift_core::diagnostic::codes::SYNTAX,
             "",
             "the file is not valid UTF-8 text",
             "Save keyshift.toml as UTF-8.",

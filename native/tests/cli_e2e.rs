@@ -266,6 +266,21 @@ fn a_bad_config_exits_2_with_the_field_and_a_hint() {
     let rewrap = w.keyshift(&["rewrap", "-c", "bad.toml", "--yes"]);
     assert_eq!(rewrap.status.code(), Some(2));
 
+    std::fs::write(
+        w.dir.join("nokey.toml"),
+        toml.replace("file:master-key.bin", "file:no-such-key.bin"),
+    )
+    .unwrap();
+    let out = w.json(&["check", "-c", "nokey.toml", "--json"], 2);
+    assert!(
+        out["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["code"] == "KS-LOC-003" && d["path"] == "/kmsProviders/local/key"),
+        "{out}"
+    );
+
     let unset = Command::new(env!("CARGO_BIN_EXE_keyshift"))
         .args(["inspect"])
         .current_dir(&w.dir)

@@ -28,7 +28,7 @@ fn local_key_findings(checked: &settings::Checked) -> Vec<Diagnostic> {
                 }
             }
             Err(e) => out.push(Diagnostic::error(
-                "KS-LOC-003",
+                keyshift_core::diagnostic::codes::LOC_KEY_UNREADABLE,
                 keyshift_core::diagnostic::pointer(&["kmsProviders", name, "key"]),
                 format!("cannot read the local key file {}: {e}", full.display()),
                 "Point key at the file your applications use (relative paths start at the config file's directory).",
