@@ -41,6 +41,18 @@ fn main() {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    if cli.verbose > 0 {
+        let level = if cli.verbose == 1 {
+            tracing::Level::INFO
+        } else {
+            tracing::Level::DEBUG
+        };
+        tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -183,6 +183,7 @@ pub async fn run(job: &Job, progress: &dyn Fn(Progress)) -> Result<Report, Rewra
     }
     progress(Progress::Scanned(report.selected));
     let (backup_path, _) = writer.finish().map_err(RewrapError)?;
+    tracing::info!(selected = report.selected, to_move, backup = %backup_path.display(), "backup synced");
     progress(Progress::ToMove(to_move));
 
     let result = move_keys(job, &backup_path, &target_providers, &mut report, progress).await;
@@ -243,6 +244,7 @@ async fn move_keys(
             .buffer_unordered(job.kms.concurrency.max(1))
             .try_collect()
             .await?;
+        tracing::info!(batch = batch.len(), "batch rewrapped, proven and written");
         for (id, outcome) in outcomes {
             match outcome {
                 None => report.rewrapped += 1,
