@@ -4,8 +4,8 @@
 //! answered from a [`Keys`] source: the key vault (a `find` with libmongocrypt's own
 //! filter) or key documents the caller already holds (rewrap answers from its backup, so
 //! what it rewraps and proves is exactly what it backed up). READY finalizes; DONE ends.
-//! NEED_KMS hands the requests to [`KmsIo`]. NEED_KMS_CREDENTIALS (on-demand cloud
-//! credentials) is not built yet: it returns a clear error rather than guessing.
+//! NEED_KMS hands the requests to [`KmsIo`]; NEED_KMS_CREDENTIALS gets on-demand
+//! credentials from [`crate::credentials`].
 
 use bson::{Document, RawDocument, RawDocumentBuf};
 use futures_util::TryStreamExt;
@@ -21,6 +21,8 @@ pub enum RunError {
     Crypt(mongocrypt::error::Error),
     /// A KMS request failed for good.
     Kms(KmsError),
+    /// On-demand credentials could not be had (the message says from where).
+    Credentials(String),
     /// The key vault query failed.
     Mongo(mongodb::error::Error),
     /// A document from libmongocrypt or the key vault was not valid BSON.
@@ -34,6 +36,7 @@ impl std::fmt::Display for RunError {
         match self {
             RunError::Crypt(e) => write!(f, "libmongocrypt: {e}"),
             RunError::Kms(e) => write!(f, "KMS: {e}"),
+            RunError::Credentials(e) => write!(f, "credentials: {e}"),
             RunError::Mongo(e) => write!(f, "key vault: {e}"),
             RunError::Bson(e) => write!(f, "malformed BSON: {e}"),
             RunError::Unsupported(what) => write!(f, "not supported yet: {what}"),
@@ -111,7 +114,13 @@ pub async fn run(mut ctx: Ctx, keys: Keys<'_>, kms: &KmsIo) -> Result<RawDocumen
                 // Dropping the scope tells libmongocrypt the KMS work is done.
             }
             State::NeedKmsCredentials => {
-                return Err(RunError::Unsupported("on-demand KMS credentials"));
+                let on_demand = kms.on_demand.as_ref().ok_or(RunError::Unsupported(
+                    "on-demand KMS credentials for this provider",
+                ))?;
+                let creds = on_demand.get().await.map_err(RunError::Credentials)?;
+                let raw = RawDocumentBuf::try_from(creds.expose())
+                    .map_err(|e| RunError::Bson(e.to_string()))?;
+                ctx.provide_kms_providers(&raw)?;
             }
             _ => return Err(RunError::Unsupported("automatic encryption states")),
         }

@@ -27,6 +27,8 @@ pub struct KmsIo {
     pub concurrency: usize,
     /// Budget for one request: connect, handshake, send, read the whole reply.
     pub timeout: Duration,
+    /// Credentials for providers configured without any (NEED_KMS_CREDENTIALS).
+    pub on_demand: Option<std::sync::Arc<crate::credentials::OnDemand>>,
 }
 
 /// A KMS request failed for good (libmongocrypt will not retry it).

@@ -11,6 +11,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod credentials;
 pub mod crypt;
 pub mod crypto_hooks;
 pub mod ctx_runner;

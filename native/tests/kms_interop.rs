@@ -75,6 +75,7 @@ fn kms_io(w: &HashMap<String, String>) -> KmsIo {
         tls: KmsTls::new(&tls).expect("TLS options of the test world"),
         concurrency: 8,
         timeout: Duration::from_secs(20),
+        on_demand: None,
     }
 }
 
@@ -175,4 +176,48 @@ async fn kmip() {
 #[tokio::test]
 async fn kmip_delegated() {
     keyshift_wraps_and_the_oracle_unwraps("kmip", true).await;
+}
+
+/// On-demand credentials: the provider is configured empty, and the token comes from the
+/// cloud's metadata service stand-in, as on a VM with a managed identity / service account.
+async fn on_demand_credentials_wrap_and_unwrap(provider: &str) {
+    use keyshift::credentials::OnDemand;
+    let w = common::world();
+    let db = common::unique(&format!("ondemand_{provider}"));
+    let client = common::mongo_client().await;
+    let key_vault = client.database(&db).collection::<Document>("__keyVault");
+    let mut kms = kms_io(&w);
+    kms.on_demand = Some(std::sync::Arc::new(OnDemand::with_endpoints(
+        vec![provider.to_string()],
+        common::world_var(&w, "KS_AZURE_IMDS_ENDPOINT"),
+        common::world_var(&w, "KS_GCP_METADATA_HOST"),
+    )));
+    let crypt = crypt::build(&doc! { provider: {} }).expect("crypt with an empty provider");
+    let ctx = crypt
+        .ctx_builder()
+        .key_encryption_key(&master_key(&w, provider, false))
+        .unwrap()
+        .build_datakey()
+        .unwrap();
+    let key_doc = ctx_runner::run(ctx, Keys::Vault(&key_vault.clone_with_type()), &kms)
+        .await
+        .unwrap_or_else(|e| panic!("{provider} on demand: creating a DEK failed: {e}"));
+    let key_doc = Document::try_from(key_doc.as_ref()).unwrap();
+    key_vault.insert_one(key_doc.clone()).await.unwrap();
+    // A fresh handle must ask for credentials again (the token comes from the cache).
+    let crypt = crypt::build(&doc! { provider: {} }).unwrap();
+    let raw = bson::RawDocumentBuf::try_from(&key_doc).unwrap();
+    keyshift::rewrap::prove::readable(&crypt, &raw, &kms)
+        .await
+        .unwrap_or_else(|e| panic!("{provider} on demand: unwrapping failed: {}", e.0));
+}
+
+#[tokio::test]
+async fn azure_managed_identity() {
+    on_demand_credentials_wrap_and_unwrap("azure").await;
+}
+
+#[tokio::test]
+async fn gcp_attached_service_account() {
+    on_demand_credentials_wrap_and_unwrap("gcp").await;
 }

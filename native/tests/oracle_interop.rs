@@ -72,6 +72,7 @@ impl Fixture {
                 tls: KmsTls::new(&Default::default()).unwrap(),
                 concurrency: 4,
                 timeout: std::time::Duration::from_secs(10),
+                on_demand: None,
             },
         }
     }

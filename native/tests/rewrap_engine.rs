@@ -84,6 +84,7 @@ impl Seeded {
                 tls: KmsTls::new(&tls).unwrap(),
                 concurrency: 8,
                 timeout: Duration::from_secs(20),
+                on_demand: None,
             },
             backup_dir: self.dir.join("backups"),
             run_id: run_id.to_string(),

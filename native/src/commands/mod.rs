@@ -121,6 +121,11 @@ pub fn kms_io(settings: &Settings) -> Result<KmsIo, Failure> {
         tls: KmsTls::new(&settings.tls).map_err(|e| Failure::usage(format!("tlsOptions: {e}")))?,
         concurrency: settings.concurrency,
         timeout: std::time::Duration::from_secs(30),
+        on_demand: {
+            let names = crate::crypt::on_demand_providers(settings.kms_providers.expose());
+            (!names.is_empty())
+                .then(|| std::sync::Arc::new(crate::credentials::OnDemand::new(names)))
+        },
     })
 }
 
