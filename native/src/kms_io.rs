@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
-use mongocrypt::ctx::{KmsCtx, KmsScope};
+use mongocrypt::ctx::{KmsCtx, KmsProviderType, KmsScope};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -111,80 +111,194 @@ impl KmsIo {
             tokio::time::sleep(Duration::from_micros(backoff)).await;
         }
         let endpoint = kms.endpoint()?.to_string();
-        let outcome = match tokio::time::timeout(self.timeout, self.exchange(kms, &endpoint)).await
-        {
-            Ok(result) => result,
-            Err(_) => Err(Failure::Network(format!(
-                "no complete reply within {:?}",
-                self.timeout
-            ))),
+        let mut local = 1;
+        let outcome = loop {
+            let outcome =
+                match tokio::time::timeout(self.timeout, self.exchange(kms, &endpoint)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(Failure::Network(format!(
+                        "no complete reply within {:?}",
+                        self.timeout
+                    ))),
+                };
+            // Nothing was fed to libmongocrypt yet: the same request can go again here,
+            // before spending one of libmongocrypt's own (three) attempts.
+            match outcome {
+                Err(Failure::Retry(cause)) if local < LOCAL_ATTEMPTS => {
+                    tracing::debug!(%endpoint, %cause, local, "KMS request failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 << local)).await;
+                    local += 1;
+                }
+                other => break other,
+            }
         };
         match outcome {
             Ok(()) => Ok(()),
             // libmongocrypt judged the reply (a KMS error, bad bytes): final.
             Err(Failure::Crypt(e)) => Err(KmsError::Crypt(e)),
-            Err(Failure::Network(cause)) if kms.retry_failure() => {
+            Err(Failure::Network(cause) | Failure::Retry(cause)) if kms.retry_failure() => {
                 tracing::debug!(%endpoint, %cause, "KMS request failed; libmongocrypt retries it");
                 Ok(())
             }
-            Err(Failure::Network(cause)) => Err(KmsError::Network { endpoint, cause }),
+            Err(Failure::Network(cause) | Failure::Retry(cause)) => {
+                Err(KmsError::Network { endpoint, cause })
+            }
         }
     }
 
-    /// One request over a fresh TLS connection.
+    /// One request over a fresh TLS connection. HTTP replies (AWS, Azure, GCP; every
+    /// request says `Connection: close`) are read whole and judged before libmongocrypt
+    /// sees them, so a transient one (throttling, 5xx, a cut connection) can be retried
+    /// cleanly; KMIP replies stream into libmongocrypt as it asks for bytes.
     async fn exchange(&self, kms: &mut KmsCtx<'_>, endpoint: &str) -> Result<(), Failure> {
         let (host, port) =
             split_endpoint(endpoint).ok_or_else(|| Failure::Crypt(bad_endpoint(endpoint)))?;
         let name = ServerName::try_from(host.to_string())
             .map_err(|_| Failure::Crypt(bad_endpoint(endpoint)))?;
-        let provider = kms.kms_provider().map_err(Failure::Crypt)?.as_string();
-        let connector = TlsConnector::from(self.tls.for_provider(&provider));
+        let provider = kms.kms_provider().map_err(Failure::Crypt)?;
+        let kmip = matches!(provider.provider_type(), KmsProviderType::Kmip);
+        let connector = TlsConnector::from(self.tls.for_provider(&provider.as_string()));
         let tcp = TcpStream::connect((host, port))
             .await
-            .map_err(|e| format!("connect: {e}"))?;
+            .map_err(|e| Failure::Retry(format!("connect: {e}")))?;
         tcp.set_nodelay(true).ok();
         let mut tls = connector
             .connect(name, tcp)
             .await
-            .map_err(|e| format!("TLS handshake: {e}"))?;
+            .map_err(|e| Failure::Retry(format!("TLS handshake: {e}")))?;
         let message = kms.message().map_err(Failure::Crypt)?;
         tls.write_all(message)
             .await
-            .map_err(|e| format!("send: {e}"))?;
-        tls.flush().await.map_err(|e| format!("send: {e}"))?;
-        let mut buf = Vec::new();
-        while kms.bytes_needed() > 0 {
-            buf.resize(kms.bytes_needed() as usize, 0);
-            let n = tls
-                .read(&mut buf)
-                .await
-                .map_err(|e| format!("receive: {e}"))?;
-            if n == 0 {
-                return Err(Failure::Network(
-                    "connection closed before the reply was complete".into(),
-                ));
-            }
-            kms.feed(&buf[..n]).map_err(Failure::Crypt)?;
+            .map_err(|e| Failure::Retry(format!("send: {e}")))?;
+        tls.flush()
+            .await
+            .map_err(|e| Failure::Retry(format!("send: {e}")))?;
+        if kmip {
+            return stream_reply(kms, &mut tls).await;
+        }
+        let mut reply = Vec::new();
+        match (&mut tls)
+            .take(MAX_HTTP_REPLY)
+            .read_to_end(&mut reply)
+            .await
+        {
+            Ok(_) => {}
+            // Many HTTP servers close without TLS close_notify; whether the reply is
+            // whole is judged from its Content-Length below.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
+            Err(e) => return Err(Failure::Retry(format!("receive: {e}"))),
+        }
+        if let Some(why) = transient_http(&reply) {
+            return Err(Failure::Retry(why));
+        }
+        let mut rest = &reply[..];
+        while kms.bytes_needed() > 0 && !rest.is_empty() {
+            let n = (kms.bytes_needed() as usize).min(rest.len());
+            kms.feed(&rest[..n]).map_err(Failure::Crypt)?;
+            rest = &rest[n..];
+        }
+        if kms.bytes_needed() > 0 {
+            return Err(Failure::Network(
+                "connection closed before the reply was complete".into(),
+            ));
         }
         Ok(())
     }
 }
 
-/// How one attempt failed: the network (retryable) or libmongocrypt's verdict (final).
-enum Failure {
-    Network(String),
-    Crypt(mongocrypt::error::Error),
+/// Local retries of one request before libmongocrypt's own attempt is spent.
+const LOCAL_ATTEMPTS: u32 = 3;
+/// KMS replies are small; anything larger is not a KMS.
+const MAX_HTTP_REPLY: u64 = 1 << 20;
+
+/// Streams a KMIP reply into libmongocrypt as it asks for bytes.
+async fn stream_reply(
+    kms: &mut KmsCtx<'_>,
+    tls: &mut (impl AsyncReadExt + Unpin),
+) -> Result<(), Failure> {
+    let mut buf = Vec::new();
+    let mut fed = false;
+    while kms.bytes_needed() > 0 {
+        buf.resize(kms.bytes_needed() as usize, 0);
+        let n = tls.read(&mut buf).await.map_err(|e| {
+            let cause = format!("receive: {e}");
+            if fed {
+                Failure::Network(cause)
+            } else {
+                Failure::Retry(cause)
+            }
+        })?;
+        if n == 0 {
+            let cause = "connection closed before the reply was complete".to_string();
+            return Err(if fed {
+                Failure::Network(cause)
+            } else {
+                Failure::Retry(cause)
+            });
+        }
+        kms.feed(&buf[..n]).map_err(Failure::Crypt)?;
+        fed = true;
+    }
+    Ok(())
 }
 
-impl From<String> for Failure {
-    fn from(cause: String) -> Self {
-        Failure::Network(cause)
+/// Whether an HTTP reply is a transient refusal: a cut reply, throttling (AWS says
+/// ThrottlingException with HTTP 400; Azure and GCP say 429) or a server error (5xx).
+fn transient_http(reply: &[u8]) -> Option<String> {
+    let Some(head_end) = reply.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Some("the reply ended before its headers did".into());
+    };
+    let head = String::from_utf8_lossy(&reply[..head_end]);
+    let status: u16 = head
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())?;
+    let body = &reply[head_end + 4..];
+    let length = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case("content-length")
+            .then(|| v.trim().parse::<usize>().ok())?
+    });
+    if length.is_some_and(|n| body.len() < n) {
+        return Some("the reply was cut short".into());
     }
+    let throttled =
+        status == 429 || (status == 400 && body.windows(19).any(|w| w == b"ThrottlingException"));
+    if throttled || (500..600).contains(&status) {
+        return Some(format!("the KMS answered HTTP {status} (transient)"));
+    }
+    None
+}
+
+/// How one attempt failed.
+enum Failure {
+    /// Nothing reached libmongocrypt yet: the request may simply go again.
+    Retry(String),
+    /// The network failed after part of the reply was fed: libmongocrypt must reset it.
+    Network(String),
+    /// libmongocrypt's verdict on the reply: final.
+    Crypt(mongocrypt::error::Error),
 }
 
 #[cfg(test)]
 mod tests {
-    use super::split_endpoint;
+    use super::{split_endpoint, transient_http};
+
+    #[test]
+    fn throttling_server_errors_and_cut_replies_are_transient() {
+        let aws_throttle = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 60\r\n\r\n{\"__type\": \"ThrottlingException\", \"message\": \"Rate exceeded\"}";
+        assert!(transient_http(aws_throttle).is_some());
+        assert!(transient_http(b"HTTP/1.1 429 Too Many Requests\r\n\r\n{}").is_some());
+        assert!(transient_http(b"HTTP/1.1 503 Service Unavailable\r\n\r\n").is_some());
+        assert!(transient_http(b"HTTP/1.1 200 OK\r\nContent-Le").is_some());
+        assert!(transient_http(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{}").is_some());
+        // Final answers go to libmongocrypt, which reports them.
+        let denied = b"HTTP/1.1 400 Bad Request\r\n\r\n{\"__type\": \"AccessDeniedException\"}";
+        assert!(transient_http(denied).is_none());
+        assert!(transient_http(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}").is_none());
+    }
 
     #[test]
     fn endpoints_split_into_host_and_port() {

@@ -212,7 +212,7 @@ async fn move_keys(
         if batch.is_empty() {
             return Ok(());
         }
-        let new_docs = rewrap_batch(job, &batch).await?;
+        let new_docs = with_retries(|| rewrap_batch(job, &batch)).await?;
         // Fresh handles per batch: no key cache can stand in for a real unwrap.
         let under_new = crypt::build(target_providers).map_err(|e| fail("libmongocrypt", e))?;
         let under_old =
@@ -231,7 +231,9 @@ async fn move_keys(
                         Ok(doc) => doc,
                         Err(why) => return Ok((id, Some(KeyOutcome::NotProven(why)))),
                     };
-                    if let Err(e) = prove::prove(under_new, under_old, old, &new, &job.kms).await {
+                    let proof =
+                        with_retries(|| prove::prove(under_new, under_old, old, &new, &job.kms));
+                    if let Err(e) = proof.await {
                         return Ok((id, Some(KeyOutcome::NotProven(e.0))));
                     }
                     if job.dry_run {
@@ -253,6 +255,31 @@ async fn move_keys(
             done += 1;
         }
         progress(Progress::Done(done));
+    }
+}
+
+/// Attempts per batch rewrap and per proof. libmongocrypt retries most transient KMS
+/// failures itself (3 tries), but not AWS throttling (HTTP 400) nor KMIP network
+/// errors; a failed batch or proof wrote nothing, so trying it again is always safe.
+const ATTEMPTS: u32 = 4;
+
+async fn with_retries<T, E: std::fmt::Display, F, Fut>(mut f: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut attempt = 1;
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if attempt < ATTEMPTS => {
+                let backoff = std::time::Duration::from_millis(250 << attempt);
+                tracing::info!(attempt, error = %e, ?backoff, "retrying after a failure");
+                tokio::time::sleep(backoff).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -18,6 +18,12 @@ use crate::kms_io::KmsIo;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotProven(pub String);
 
+impl std::fmt::Display for NotProven {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 fn key_id(doc: &RawDocumentBuf) -> Result<Vec<u8>, NotProven> {
     match doc.get("_id") {
         Ok(Some(bson::RawBsonRef::Binary(b))) if b.subtype == BinarySubtype::Uuid => {

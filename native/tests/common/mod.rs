@@ -59,3 +59,28 @@ pub fn unique(prefix: &str) -> String {
 pub fn python() -> PathBuf {
     repo_root().join(".venv/bin/python")
 }
+
+/// A plain HTTP/1.1 request to a loopback control endpoint (`http://127.0.0.1:P/path`);
+/// returns the body. For the stand-ins' and the fault proxy's control APIs.
+pub fn http(method: &str, url: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("a plain http:// URL");
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let mut s = std::net::TcpStream::connect(host).expect("control endpoint reachable");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    let (head, body) = reply.split_once("\r\n\r\n").expect("an HTTP reply");
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "{method} {url}: {head}"
+    );
+    body.to_string()
+}

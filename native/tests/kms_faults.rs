@@ -1,0 +1,144 @@
+//! DESIGN.md promise 8 under fire: rewrap through the fault proxy with transient faults
+//! on the target KMS (resets, stalls past the timeout, HTTP 500/503, throttling)
+//! completes, and the oracle — not keyshift's own report — proves every key it wrote.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use bson::spec::BinarySubtype;
+use bson::{Binary, doc};
+use keyshift::kms_io::KmsIo;
+use keyshift::kms_tls::{KmsTls, TlsOptions};
+use keyshift::rewrap::{self, Job};
+use keyshift::secret::SecretDoc;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewrap_completes_through_transient_kms_faults() {
+    let w = common::world();
+    let v = |k: &str| common::world_var(&w, k);
+    let db = common::unique("faults");
+    let key_vault_ns = format!("{db}_kv.__keyVault");
+    let dir: PathBuf = std::env::temp_dir().join(&db);
+    let seeded = Command::new(common::python())
+        .arg(common::repo_root().join("tests/services/seed.py"))
+        .arg("--out")
+        .arg(&dir)
+        .args([
+            "--keys",
+            "60",
+            "--docs",
+            "30",
+            "--target",
+            "aws",
+            "--via-proxy",
+        ])
+        .args(["--key-vault", &key_vault_ns, "--db", &db])
+        .output()
+        .unwrap();
+    assert!(
+        seeded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seeded.stderr)
+    );
+
+    let control = v("KS_PROXY_CONTROL");
+    common::http("POST", &format!("{control}/counters/reset"), "{}");
+    common::http(
+        "POST",
+        &format!("{control}/faults"),
+        r#"{"upstream": "aws", "replace": true, "seed": 7, "max_consecutive": 2,
+            "reset": 0.05, "stall": 0.02, "stall_ms": 0, "http500": 0.05, "http503": 0.04, "throttle": 0.04}"#,
+    );
+
+    let (kv_db, kv_coll) = key_vault_ns.split_once('.').unwrap();
+    let local = std::fs::read(dir.join("master-key.bin")).unwrap();
+    let job = Job {
+        key_vault: common::mongo_client()
+            .await
+            .database(kv_db)
+            .collection(kv_coll),
+        key_vault_ns: key_vault_ns.clone(),
+        kms_providers: SecretDoc::new(doc! {
+            "local": {"key": Binary { subtype: BinarySubtype::Generic, bytes: local }},
+            "aws": {"accessKeyId": v("KS_AWS_ACCESS_KEY_ID"), "secretAccessKey": v("KS_AWS_SECRET_ACCESS_KEY")},
+        }),
+        target: doc! {"provider": "aws", "region": v("KS_AWS_REGION"), "key": v("KS_AWS_KEY_ARN"), "endpoint": v("KS_PROXY_AWS_ENDPOINT")},
+        filter: doc! {},
+        batch_size: 20,
+        kms: KmsIo {
+            tls: KmsTls::new(&HashMap::from([(
+                "aws".to_string(),
+                TlsOptions {
+                    ca_file: Some(v("KS_CA_FILE").into()),
+                    cert_key_file: None,
+                },
+            )]))
+            .unwrap(),
+            concurrency: 8,
+            timeout: Duration::from_secs(2),
+            on_demand: None,
+        },
+        backup_dir: dir.join("backups"),
+        run_id: "faults".into(),
+        dry_run: false,
+    };
+    let report = rewrap::run(&job, &|_| {}).await;
+    let counters: serde_json::Value =
+        serde_json::from_str(&common::http("GET", &format!("{control}/counters"), "")).unwrap();
+    common::http("POST", &format!("{control}/clear"), "{}");
+    let report = report.expect("rewrap completes despite transient faults");
+    assert_eq!(report.rewrapped, 60, "{report:?}");
+    assert!(report.not_moved.is_empty(), "{report:?}");
+
+    let aws = &counters["aws"];
+    let injected: u64 = ["reset", "stall", "http500", "http503", "throttle"]
+        .iter()
+        .map(|k| aws[*k].as_u64().unwrap_or(0))
+        .sum();
+    assert!(
+        injected >= 5,
+        "too few faults injected to mean anything: {aws}"
+    );
+    eprintln!("faults injected on the target KMS: {injected} ({aws})");
+
+    // The oracle, holding only AWS, reads every seeded sample.
+    let expected: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    for coll in ["customers", "orders"] {
+        let samples: Vec<_> = expected
+            .iter()
+            .filter(|e| e["collection"] == coll)
+            .collect();
+        let mut cmd = Command::new(common::python());
+        cmd.arg(common::repo_root().join("tests/interop/oracle_cli.py"))
+            .args([
+                "decrypt",
+                "--provider",
+                "aws",
+                "--coll",
+                &format!("{db}.{coll}"),
+            ])
+            .args(["--uri", &v("KS_MONGODB_URI"), "--key-vault", &key_vault_ns]);
+        for e in &samples {
+            cmd.args(["--id", &e["_id"].to_string()]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let docs: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        for (e, d) in samples.iter().zip(&docs) {
+            assert_eq!(d[e["field"].as_str().unwrap()], e["plaintext"]);
+        }
+    }
+}
