@@ -1,10 +1,20 @@
-//! Finds the libmongocrypt that tests/setup.sh took from the pymongocrypt wheel and
+//! Checks the browser guide is built (the binary embeds it), and finds the libmongocrypt that tests/setup.sh took from the pymongocrypt wheel and
 //! records its directory as the binary's rpath, so `keyshift` runs without
 //! LD_LIBRARY_PATH. mongocrypt-sys links against MONGOCRYPT_LIB_DIR (.cargo/config.toml).
 
 use std::path::Path;
 
 fn main() {
+    // `keyshift guide` embeds the built browser guide (native/src/guide.rs).
+    let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/dist/index.html");
+    println!("cargo:rerun-if-changed={}", dist.display());
+    if !dist.exists() {
+        panic!(
+            "the browser guide is not built ({} is missing): run `bash tests/setup.sh` \
+             (or `npm run build`), which builds it from web/src and the wasm crate",
+            dist.display()
+        );
+    }
     println!("cargo:rerun-if-env-changed=MONGOCRYPT_LIB_DIR");
     let Ok(dir) = std::env::var("MONGOCRYPT_LIB_DIR") else {
         // No workspace config (e.g. a packaged build): the system linker path decides.

@@ -8,6 +8,7 @@
 #   .venv         -> Python test world from tests/services/requirements.txt
 #   .local/lib    -> libmongocrypt.so from the pymongocrypt wheel (native links it)
 #   node_modules  -> npm ci for package.json
+#   web/dist      -> the browser guide (wasm32 release build + wasm-bindgen)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -71,5 +72,9 @@ if [[ -f package-lock.json ]]; then
     echo "$lock_sum" >node_modules/.keyshift-lock.sha256
   fi
 fi
+
+# --- the browser guide (wasm + web/dist); `keyshift guide` embeds it ---------------
+# build.mjs rewrites only what changed, so a warm run takes a second or two.
+npm run --silent build -- --locked
 
 say "ready ($root)"

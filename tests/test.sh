@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# README's test command (`make test`): setup if needed, static checks, the Rust tests,
-# core built for wasm32, and the Python tests, against a test world started here and
+# README's test command (`make test`): setup if needed (it also builds the browser
+# guide), static checks, the Rust tests, core built for wasm32, the Python tests and
+# the browser tests, against a test world started here and
 # stopped on exit. Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,3 +29,6 @@ cargo test --workspace --locked
 
 step "pytest"
 .venv/bin/pytest -c tests/pytest.ini tests
+
+step "browser guide tests (the wasm API in node, the guide in Chromium)"
+npm test

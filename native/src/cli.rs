@@ -105,6 +105,16 @@ pub enum Command {
     },
     /// Check that every selected key is under the target and readable through it.
     Verify(Common),
+    /// Serve the browser guide on 127.0.0.1: it writes keyshift.toml, driver code and
+    /// the policy as you type, judging every field exactly as `keyshift check` does.
+    Guide {
+        /// Port on 127.0.0.1 (the guide keeps your form per address, so keep it stable).
+        #[arg(long, default_value_t = 7468)]
+        port: u16,
+        /// Do not open a browser; just print the address.
+        #[arg(long)]
+        no_open: bool,
+    },
     /// Restore keys from a rewrap backup (compare-and-swap; the current state is backed
     /// up first).
     Rollback {

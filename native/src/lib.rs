@@ -15,6 +15,7 @@ pub mod credentials;
 pub mod crypt;
 pub mod crypto_hooks;
 pub mod ctx_runner;
+pub mod guide;
 pub mod kms_io;
 pub mod kms_tls;
 pub mod rewrap;

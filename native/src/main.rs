@@ -27,6 +27,10 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             yes,
         } => commands::rewrap::run(common, *dry_run, *yes).await,
         Command::Verify(c) => commands::verify::run(c).await,
+        Command::Guide { port, no_open } => keyshift::guide::serve(*port, !*no_open)
+            .await
+            .map(|()| commands::OK)
+            .map_err(Failure::failed),
         Command::Rollback {
             common,
             backup,

@@ -1,0 +1,204 @@
+// The wasm API, called as the page calls it: the form's state → model.js's toConfig →
+// validate / generate / policy / plan / toToml; and parseToml for a pasted file.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const dist = fileURLToPath(new URL('../../web/dist/', import.meta.url));
+const ks = await import(`${dist}pkg/keyshift_wasm.js`);
+ks.initSync({ module: readFileSync(`${dist}pkg/keyshift_wasm_bg.wasm`) });
+const model = await import(`${dist}model.js`);
+
+const ARN = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+
+function awsState(mk = {}) {
+  const s = model.defaultState();
+  s.p.aws['mk.region'] = mk.region ?? 'us-east-1';
+  s.p.aws['mk.key'] = mk.key ?? ARN;
+  return s;
+}
+
+const codes = (r) => r.diagnostics.map((d) => d.code);
+
+test('a complete AWS state validates clean, with plain objects out', () => {
+  const r = ks.validate(model.toConfig(awsState()));
+  assert.deepEqual(r.diagnostics, []);
+  assert.equal(Object.getPrototypeOf(r.config), Object.prototype, 'plain object, not Map');
+  assert.equal(Object.getPrototypeOf(r.config.kmsProviders), Object.prototype);
+  assert.equal(r.config.target.provider, 'aws');
+  assert.equal(r.config.target.masterKey.key, ARN);
+});
+
+test('diagnostics carry the CLI codes, paths, messages and hints', () => {
+  const r = ks.validate(model.toConfig(awsState({ region: 'us-west-2' })));
+  const d = r.diagnostics.find((x) => x.code === 'KS-AWS-005');
+  assert.ok(d, JSON.stringify(r.diagnostics));
+  assert.equal(d.severity, 'error');
+  assert.ok(d.path.startsWith('/target/masterKey/'));
+  assert.ok(d.message.length > 0 && d.hint.length > 0);
+  const s = awsState();
+  assert.equal(model.fieldPath(s, model.PROVIDERS.aws.fields[0]), '/target/masterKey/region');
+});
+
+test('a missing required field is reported at the path of its form field', () => {
+  const s = awsState({ region: '' });
+  const r = ks.validate(model.toConfig(s));
+  const region = model.PROVIDERS.aws.fields.find((f) => f.key === 'region');
+  const d = r.diagnostics.find((x) => x.code === 'KS-CFG-004');
+  assert.equal(d.path, model.fieldPath(s, region));
+});
+
+test('a literal secret is an error; a reference is fine', () => {
+  const s = awsState();
+  s.p.aws['cred.accessKeyId'] = 'AKIAABCDEFGHIJKLMNOP';
+  s.p.aws['cred.secretAccessKey'] = 'env:AWS_SECRET_ACCESS_KEY';
+  assert.ok(codes(ks.validate(model.toConfig(s))).includes('KS-SEC-001'));
+  s.p.aws['cred.accessKeyId'] = 'env:AWS_ACCESS_KEY_ID';
+  assert.deepEqual(ks.validate(model.toConfig(s)).diagnostics, []);
+});
+
+test('named providers: paths use the name; a bad name is flagged', () => {
+  const s = awsState();
+  s.name = 'prod';
+  assert.ok(codes(ks.validate(model.toConfig(s))).includes('KS-PRV-004'), 'named needs credentials');
+  s.p.aws['cred.accessKeyId'] = 'env:AWS_ACCESS_KEY_ID';
+  s.p.aws['cred.secretAccessKey'] = 'env:AWS_SECRET_ACCESS_KEY';
+  const r = ks.validate(model.toConfig(s));
+  assert.deepEqual(r.diagnostics.filter((d) => d.severity === 'error'), []);
+  assert.ok('aws:prod' in r.config.kmsProviders);
+  s.name = 'pr od';
+  assert.ok(codes(ks.validate(model.toConfig(s))).includes('KS-PRV-002'));
+});
+
+test('every provider tab has a field that core flags and that clears when fixed', () => {
+  const cases = {
+    aws: ['mk.key', 'not-an-arn', ARN],
+    azure: ['mk.keyVersion', 'xyz', '0123456789abcdef0123456789abcdef'],
+    gcp: ['mk.location', 'Not A Location!', 'global'],
+    kmip: ['cred.endpoint', 'kmip.example.com:notaport', 'kmip.example.com:5696'],
+  };
+  for (const [tab, [id, bad, good]] of Object.entries(cases)) {
+    const s = model.defaultState();
+    s.tab = tab;
+    s.p.azure['mk.keyVaultEndpoint'] = 'myvault.vault.azure.net';
+    s.p.azure['mk.keyName'] = 'cmk';
+    Object.assign(s.p.gcp, { 'mk.projectId': 'my-project', 'mk.keyRing': 'ring', 'mk.keyName': 'cmk' });
+    Object.assign(s.p.kmip, { 'tls.tlsCertificateKeyFile': 'client.pem', 'mk.keyId': '1' });
+    s.p.aws['mk.region'] = 'us-east-1';
+    const f = model.PROVIDERS[tab].fields.find((x) => model.fieldId(x) === id);
+    s.p[tab][id] = bad;
+    const path = model.fieldPath(s, f);
+    const badR = ks.validate(model.toConfig(s));
+    assert.ok(badR.diagnostics.some((d) => d.path === path), `${tab}: ${JSON.stringify(badR.diagnostics)}`);
+    s.p[tab][id] = good;
+    const goodR = ks.validate(model.toConfig(s));
+    assert.ok(!goodR.diagnostics.some((d) => d.path === path), `${tab}: ${JSON.stringify(goodR.diagnostics)}`);
+  }
+});
+
+test('generate: seven languages, two stages, code follows the input', () => {
+  const config = model.toConfig(awsState());
+  for (const lang of model.LANGS) {
+    for (const stage of model.STAGES) {
+      const s = ks.generate(config, lang, stage);
+      assert.equal(s.lang, lang);
+      assert.equal(s.stage, stage);
+      assert.ok(s.filename && s.code.includes(ARN), `${lang}/${stage}`);
+    }
+  }
+  const t = ks.generate(config, 'python', 'transition').code;
+  const f = ks.generate(config, 'python', 'final').code;
+  assert.notEqual(t, f);
+  assert.ok(t.includes('local'));
+  assert.deepEqual(ks.languages(), model.LANGS);
+  assert.throws(() => ks.generate(config, 'cobol', 'final'), /unknown language/);
+  assert.throws(() => ks.generate({ keyVault: {}, kmsProviders: {} }, 'python', 'final'), /target/);
+});
+
+test('policy and plan follow the target', () => {
+  const pol = ks.policy(model.toConfig(awsState()));
+  assert.equal(pol.provider, 'aws');
+  assert.ok(pol.document.includes(ARN));
+  assert.ok(Array.isArray(pol.grant) && Array.isArray(pol.createKey));
+  const s = model.defaultState();
+  s.tab = 'gcp';
+  Object.assign(s.p.gcp, { 'mk.projectId': 'my-project', 'mk.location': 'global', 'mk.keyRing': 'ring', 'mk.keyName': 'cmk' });
+  assert.equal(ks.policy(model.toConfig(s)).provider, 'gcp');
+  const plan = ks.plan(model.toConfig(awsState()));
+  assert.equal(plan.mode, 'rewrap');
+  assert.ok(plan.steps.length > 0 && plan.steps.some((st) => st.commands.some((c) => c.includes('keyshift'))));
+  const exposed = awsState();
+  exposed.source.exposed = true;
+  assert.equal(ks.plan(model.toConfig(exposed)).mode, 'rotate');
+});
+
+test('toToml round-trips through parseToml and validate(TOML text)', () => {
+  const s = awsState();
+  s.name = 'prod';
+  s.p.aws['cred.accessKeyId'] = 'env:AWS_ACCESS_KEY_ID';
+  s.p.aws['cred.secretAccessKey'] = 'env:AWS_SECRET_ACCESS_KEY';
+  s.p.aws['tls.tlsCAFile'] = 'ca.pem';
+  const text = ks.toToml(model.toConfig(s));
+  assert.match(text, /\[kmsProviders\."aws:prod"\]|\[kmsProviders\.'aws:prod'\]/);
+  const back = ks.parseToml(text);
+  assert.deepEqual(back.diagnostics, []);
+  assert.deepEqual(back.config, ks.validate(model.toConfig(s)).config);
+  assert.deepEqual(ks.validate(text).config, back.config);
+  assert.equal(ks.parseToml('[keyVault\n').diagnostics[0].code, 'KS-CFG-001');
+  assert.equal(ks.validate(JSON.stringify(model.toConfig(s))).config.target.provider, 'aws:prod');
+});
+
+test('nothing that looks like a literal secret is persisted', () => {
+  const s = awsState();
+  s.source.uri = 'mongodb://admin:hunter2@db.example.com';
+  s.source.key = 'c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0';
+  s.p.aws['cred.accessKeyId'] = 'AKIAABCDEFGHIJKLMNOP';
+  s.p.aws['cred.secretAccessKey'] = 'env:AWS_SECRET_ACCESS_KEY';
+  s.p.aws['mk.endpoint'] = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEYXX';
+  s.p.gcp['cred.email'] = '-----BEGIN PRIVATE KEY-----';
+  const stored = JSON.stringify(model.persistable(s));
+  for (const secret of ['hunter2', 'c2VjcmV0', 'AKIA', 'wJalr', 'BEGIN']) {
+    assert.ok(!stored.includes(secret), `${secret} persisted: ${stored}`);
+  }
+  const back = model.restore(JSON.parse(stored));
+  assert.equal(back.p.aws['cred.secretAccessKey'], 'env:AWS_SECRET_ACCESS_KEY');
+  assert.equal(back.p.aws['mk.key'], ARN);
+  assert.equal(back.source.uri, 'env:MONGODB_URI');
+  assert.deepEqual(model.restore({ v: 1, tab: '<script>', lang: 42 }).tab, 'aws');
+});
+
+test('core never echoes a literal secret in a diagnostic', () => {
+  const s = awsState();
+  s.p.aws['cred.accessKeyId'] = 'AKIAABCDEFGHIJKLMNOP';
+  s.p.aws['cred.secretAccessKey'] = 'wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY';
+  const r = ks.validate(model.toConfig(s));
+  const text = JSON.stringify(r.diagnostics);
+  assert.ok(!text.includes('AKIAABCDEFGHIJKLMNOP') && !text.includes('wJalr'));
+});
+
+test('a pasted keyshift.toml loads into the form state and prints back the same', () => {
+  const states = [];
+  const aws = awsState();
+  aws.name = 'prod';
+  aws.p.aws['cred.accessKeyId'] = 'env:AWS_ACCESS_KEY_ID';
+  aws.p.aws['cred.secretAccessKey'] = 'env:AWS_SECRET_ACCESS_KEY';
+  aws.p.aws['tls.tlsCAFile'] = 'ca.pem';
+  aws.source.exposed = true;
+  states.push(aws);
+  const kmip = model.defaultState();
+  kmip.tab = 'kmip';
+  Object.assign(kmip.p.kmip, { 'cred.endpoint': 'kmip:5696', 'tls.tlsCertificateKeyFile': 'c.pem', 'mk.keyId': '7', 'mk.delegated': true });
+  states.push(kmip);
+  for (const s of states) {
+    const text = ks.toToml(model.toConfig(s));
+    const parsed = ks.parseToml(text);
+    const { state, dropped } = model.fromConfig(parsed.config);
+    assert.deepEqual(dropped, []);
+    assert.equal(ks.toToml(model.toConfig(state)), text);
+  }
+  const { dropped } = model.fromConfig(ks.parseToml(
+    '[keyVault]\nuri = "env:U"\n[kmsProviders.local]\nkey = "file:k"\n[kmsProviders.gcp]\n[kmsProviders.aws]\n' +
+    '[target]\nprovider = "aws"\nmasterKey = { region = "us-east-1", key = "' + ARN + '" }\n[rewrap]\nbatchSize = 10\n').config);
+  assert.deepEqual(dropped, ['kmsProviders.gcp', '[rewrap]']);
+});
