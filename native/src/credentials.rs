@@ -6,8 +6,8 @@
 //!   `http://169.254.169.254`, or `KEYSHIFT_AZURE_IMDS_ENDPOINT` (host:port);
 //! - gcp: the attached service account's token from the metadata server,
 //!   `metadata.google.internal`, or `GCE_METADATA_HOST` (Google's own override);
-//! - aws: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN` from the
-//!   environment (the rest of the AWS credential chain is not built yet).
+//! - aws: the AWS SDK's default credential chain (environment, profiles, web identity,
+//!   ECS container credentials, EC2 instance metadata; see [`crate::aws`]).
 //!
 //! Tokens are cached until shortly before they expire, so a run of thousands of keys
 //! asks the metadata service once. Tokens are secrets: never logged or printed.
@@ -32,6 +32,7 @@ pub struct OnDemand {
     providers: Vec<String>,
     azure_imds: String,
     gcp_metadata: String,
+    aws_ca_file: Option<std::path::PathBuf>,
     cache: Mutex<Option<(SecretDoc, Instant)>>,
 }
 
@@ -62,8 +63,15 @@ impl OnDemand {
             providers,
             azure_imds: port(azure_imds),
             gcp_metadata: port(gcp_metadata),
+            aws_ca_file: None,
             cache: Mutex::new(None),
         }
+    }
+
+    /// Extra CA (PEM) the AWS SDK trusts, as tlsOptions.aws.tlsCAFile.
+    pub fn aws_ca_file(mut self, path: Option<std::path::PathBuf>) -> Self {
+        self.aws_ca_file = path;
+        self
     }
 
     /// The providers that get credentials on demand.
@@ -85,7 +93,11 @@ impl OnDemand {
             let (creds, ttl) = match name.as_str() {
                 "azure" => azure(&self.azure_imds).await?,
                 "gcp" => gcp(&self.gcp_metadata).await?,
-                "aws" => (aws_from_env()?, None),
+                // The SDK refreshes its own credentials; keyshift re-asks within the hour.
+                "aws" => (
+                    crate::aws::chain_credentials(self.aws_ca_file.as_deref()).await?,
+                    Some(Duration::from_secs(900)),
+                ),
                 other => {
                     return Err(format!(
                         "kmsProviders.{other} has no credentials, and on-demand credentials \
@@ -102,23 +114,6 @@ impl OnDemand {
         *cache = Some((doc.clone(), expires));
         Ok(doc)
     }
-}
-
-fn aws_from_env() -> Result<Document, String> {
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let (Some(id), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) else {
-        return Err(
-            "kmsProviders.aws has no credentials and AWS_ACCESS_KEY_ID / \
-                    AWS_SECRET_ACCESS_KEY are not set (profiles, web identity and instance \
-                    roles are not supported yet): set them, or give the fields as references"
-                .into(),
-        );
-    };
-    let mut d = doc! {"accessKeyId": id, "secretAccessKey": secret};
-    if let Some(token) = var("AWS_SESSION_TOKEN") {
-        d.insert("sessionToken", token);
-    }
-    Ok(d)
 }
 
 async fn azure(host: &str) -> Result<(Document, Option<Duration>), String> {

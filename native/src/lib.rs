@@ -9,6 +9,7 @@
 //! generation live in keyshift-core and are unit-tested there; this crate is the thin
 //! shell around them.
 
+pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod credentials;

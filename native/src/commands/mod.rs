@@ -123,8 +123,10 @@ pub fn kms_io(settings: &Settings) -> Result<KmsIo, Failure> {
         timeout: std::time::Duration::from_secs(30),
         on_demand: {
             let names = crate::crypt::on_demand_providers(settings.kms_providers.expose());
-            (!names.is_empty())
-                .then(|| std::sync::Arc::new(crate::credentials::OnDemand::new(names)))
+            let aws_ca = settings.tls.get("aws").and_then(|t| t.ca_file.clone());
+            (!names.is_empty()).then(|| {
+                std::sync::Arc::new(crate::credentials::OnDemand::new(names).aws_ca_file(aws_ca))
+            })
         },
     })
 }

@@ -2,8 +2,10 @@
 //!
 //! Checks, in order: the configuration; the key vault answers; for every distinct
 //! source master key among keys not yet under the target, one sample key is readable
-//! (its provider unwraps it); the target wraps a fresh probe DEK (kept in memory,
-//! never stored) and unwraps it again through the target provider alone.
+//! (its provider unwraps it); for an AWS target, `DescribeKey` (enabled, symmetric,
+//! ENCRYPT_DECRYPT, region); the target wraps a fresh probe DEK (kept in memory, never
+//! stored: the KMS's Encrypt) and unwraps it again through the target provider alone
+//! (its Decrypt) — a refusal of either is named as such, since IAM grants them apart.
 
 use std::collections::BTreeMap;
 
@@ -20,6 +22,63 @@ struct Check {
     name: String,
     ok: bool,
     detail: String,
+}
+
+/// Names which KMS operation the target refused, so a user fixes the right grant.
+fn refused(operation: &str, error: &str) -> String {
+    if error.contains("AccessDenied")
+        || error.contains("Forbidden")
+        || error.contains("PERMISSION_DENIED")
+    {
+        format!(
+            "the target KMS refused {operation}: the credentials lack that permission on the \
+             key (`keyshift policy` shows what to grant). KMS said: {error}"
+        )
+    } else if error.contains("Disabled") || error.contains("disabled") {
+        format!("the target key is disabled; {operation} failed: {error}")
+    } else {
+        format!("{operation} failed: {error}")
+    }
+}
+
+async fn describe_aws(
+    settings: &crate::settings::Settings,
+    target_mk: &Document,
+    provider: &str,
+    kms: &crate::kms_io::KmsIo,
+) -> Check {
+    let ca = settings.tls.get(provider).and_then(|t| t.ca_file.clone());
+    let configured = settings
+        .kms_providers
+        .expose()
+        .get_document(provider)
+        .cloned()
+        .unwrap_or_default();
+    let creds = if configured.is_empty() {
+        match &kms.on_demand {
+            Some(od) => od.get().await.map(|d| {
+                d.expose()
+                    .get_document(provider)
+                    .cloned()
+                    .unwrap_or_default()
+            }),
+            None => Err("no AWS credentials".into()),
+        }
+    } else {
+        Ok(configured)
+    };
+    let check = match creds {
+        Ok(creds) => crate::aws::describe_key(target_mk, &creds, ca.as_deref()).await,
+        Err(e) => crate::aws::KeyCheck {
+            ok: false,
+            detail: e,
+        },
+    };
+    Check {
+        name: format!("target {provider} key"),
+        ok: check.ok,
+        detail: check.detail,
+    }
 }
 
 /// Runs `preflight`.
@@ -98,6 +157,12 @@ pub async fn run(common: &Common) -> CmdResult {
         .get(&provider)
         .cloned()
         .map(|c| bson::doc! { provider.as_str(): c });
+    if target_mk
+        .get_str("provider")
+        .is_ok_and(|p| p == "aws" || p.starts_with("aws:"))
+    {
+        checks.push(describe_aws(&settings, &target_mk, &provider, &kms).await);
+    }
     let target_check = async {
         let only_target = only_target.ok_or("the target provider is not in kmsProviders")?;
         let wrap = crypt::build(&only_target).map_err(|e| e.to_string())?;
@@ -108,12 +173,12 @@ pub async fn run(common: &Common) -> CmdResult {
             .map_err(|e| e.to_string())?;
         let probe_key = ctx_runner::run(ctx, Keys::Given(&[]), &kms)
             .await
-            .map_err(|e| format!("wrapping a probe key: {e}"))?;
+            .map_err(|e| refused("Encrypt (wrapping a probe key)", &e.to_string()))?;
         // A fresh handle, so the unwrap is a real KMS call.
         let unwrap = crypt::build(&only_target).map_err(|e| e.to_string())?;
         prove::readable(&unwrap, &probe_key, &kms)
             .await
-            .map_err(|e| format!("unwrapping the probe key: {}", e.0))
+            .map_err(|e| refused("Decrypt (unwrapping the probe key)", &e.0))
     }
     .await;
     checks.push(Check {
