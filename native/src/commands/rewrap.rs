@@ -2,6 +2,8 @@
 
 use std::io::IsTerminal;
 
+use indicatif::{ProgressBar, ProgressStyle};
+
 use super::{CmdResult, FAILED, Failure, OK, confirm, key_vault, kms_io, print_json, run_id};
 use crate::cli::Common;
 use crate::rewrap::{self, Job, KeyOutcome, Progress, Report};
@@ -58,29 +60,46 @@ pub async fn run(common: &Common, dry_run: bool, yes: bool) -> CmdResult {
         run_id: run_id(),
         dry_run,
     };
-    let show = !common.json && std::io::stderr().is_terminal();
-    let to_move = std::sync::atomic::AtomicU64::new(0);
-    let progress = |p: Progress| match p {
-        Progress::ToMove(n) => {
-            to_move.store(n, std::sync::atomic::Ordering::Relaxed);
-            if !common.json && dry_run {
-                eprintln!("keyshift: {n} key(s) to rewrap (dry run: nothing will be written)");
-            } else if !common.json {
-                eprintln!("keyshift: {n} key(s) to rewrap; backup written and synced");
+    // A bar on a terminal; plain lines otherwise (logs, CI); nothing with --json.
+    let bar = (!common.json && std::io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::new_spinner();
+        bar.set_message("reading and backing up the selected keys");
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        bar
+    });
+    let progress = |p: Progress| match (p, &bar) {
+        (Progress::Scanned(n), Some(bar)) => {
+            bar.set_message(format!("{n} keys read and backed up"))
+        }
+        (Progress::ToMove(n), bar) => {
+            let what = if dry_run {
+                format!("{n} key(s) to rewrap (dry run: nothing will be written)")
+            } else {
+                format!("{n} key(s) to rewrap; backup written and synced")
+            };
+            match bar {
+                Some(bar) => {
+                    bar.println(format!("keyshift: {what}"));
+                    bar.set_length(n);
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{bar:40} {pos}/{len} keys rewrapped, proven, written ({per_sec}, eta {eta})",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    );
+                }
+                None if !common.json => eprintln!("keyshift: {what}"),
+                None => {}
             }
         }
-        Progress::Done(n) if show => {
-            let total = to_move.load(std::sync::atomic::Ordering::Relaxed);
-            eprint!("\rkeyshift: {n}/{total} keys rewrapped, proven and written");
-        }
+        (Progress::Done(n), Some(bar)) => bar.set_position(n),
         _ => {}
     };
-    let report = rewrap::run(&job, &progress)
-        .await
-        .map_err(|e| Failure::failed(format!("rewrap stopped: {e}. Keys written before this point are proven and backed up; rerun to continue")))?;
-    if show {
-        eprintln!();
+    let result = rewrap::run(&job, &progress).await;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
     }
+    let report = result.map_err(|e| Failure::failed(format!("rewrap stopped: {e}. Keys written before this point are proven and backed up; rerun to continue")))?;
     if common.json {
         print_json(&report_json(&report));
     } else {
