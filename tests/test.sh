@@ -20,6 +20,19 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "core and wasm build for wasm32-unknown-unknown (core stays pure)"
 cargo build --locked --target wasm32-unknown-unknown -p keyshift-core -p keyshift-wasm
 
+step "generated Rust compiles (core's golden snippets, mongodb with in-use-encryption)"
+# The golden files are what the generator prints (core/tests/generate.rs keeps them
+# equal); each becomes a module of a scratch crate, which must check without warnings.
+{
+  echo "//! Written by tests/test.sh: every generated Rust snippet as a module."
+  for f in core/tests/golden/*-rust-*.rs; do
+    name=$(basename "$f" .rs | tr '-' '_')
+    printf '#[path = "../../../%s"]\n#[allow(dead_code)]\nmod %s;\n' "$f" "$name"
+  done
+} >tests/generated-rust/src/lib.rs
+RUSTFLAGS="-D warnings" CARGO_TARGET_DIR=target/generated-rust \
+  cargo check --locked --quiet --manifest-path tests/generated-rust/Cargo.toml
+
 step "test world up"
 trap 'tests/services/down >/dev/null 2>&1 || true' EXIT
 tests/services/up >/dev/null
