@@ -11,7 +11,7 @@ implementation, both ways:
         one document; prints {"_id", "keyId", "plain"} as canonical extended JSON.
 
 The local key file holds the 96 raw bytes. `--provider NAME` (repeatable: aws, azure,
-gcp, kmip) adds that stand-in's credentials and TLS options from the test world's env
+gcp, kmip, or named like aws:prod) adds that stand-in's credentials and TLS options from the test world's env
 file; with `--provider` and no `--local-key-file`, the oracle holds only those providers,
 which is how a test proves a key really moved. Nothing secret is printed.
 """
@@ -54,8 +54,9 @@ def _client_encryption(args) -> tuple[MongoClient, ClientEncryption]:
     if args.provider:
         all_providers, all_tls, _ = world_providers(_world())
         for name in args.provider:
-            providers[name] = all_providers[name]
-            tls[name] = all_tls[name]
+            kind = name.split(":", 1)[0]  # a named provider ("aws:prod") is its type's stand-in
+            providers[name] = all_providers[kind]
+            tls[name] = all_tls[kind]
     if not providers:
         sys.exit("give --local-key-file or --provider")
     ce = ClientEncryption(providers, args.key_vault, client, CODEC, kms_tls_options=tls or None)
@@ -116,7 +117,8 @@ def main() -> int:
     p.add_argument("--uri", required=True)
     p.add_argument("--key-vault", required=True)
     p.add_argument("--local-key-file")
-    p.add_argument("--provider", action="append", choices=["aws", "azure", "gcp", "kmip"])
+    p.add_argument("--provider", action="append",
+                   help="aws, azure, gcp, kmip, or a named one such as aws:prod (repeat)")
     p.add_argument("--coll", required=True)
     p.add_argument("--id", action="append", help="extended JSON of a document's _id (decrypt; repeat)")
     args = p.parse_args()
