@@ -103,8 +103,17 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
-    /// Check that every selected key is under the target and readable through it.
-    Verify(Common),
+    /// Check that every selected key is under the target and readable through the target
+    /// provider alone (exit 3 otherwise, listing the keys).
+    Verify {
+        #[command(flatten)]
+        /// Config and output.
+        common: Common,
+        /// Unwrap only N keys chosen at random (every key is still checked to be under
+        /// the target); by default every key is unwrapped.
+        #[arg(long, value_name = "N")]
+        sample: Option<u64>,
+    },
     /// Serve the browser guide on 127.0.0.1: it writes keyshift.toml, driver code and
     /// the policy as you type, judging every field exactly as `keyshift check` does.
     Guide {

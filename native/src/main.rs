@@ -26,7 +26,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             dry_run,
             yes,
         } => commands::rewrap::run(common, *dry_run, *yes).await,
-        Command::Verify(c) => commands::verify::run(c).await,
+        Command::Verify { common, sample } => commands::verify::run(common, *sample).await,
         Command::Guide { port, no_open } => keyshift::guide::serve(*port, !*no_open)
             .await
             .map(|()| commands::OK)

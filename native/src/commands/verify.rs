@@ -18,8 +18,45 @@ fn id_of(doc: &RawDocumentBuf) -> String {
     }
 }
 
+/// Unwraps `keys` through the target provider alone, on a fresh handle (so each is a
+/// real KMS unwrap, not a cache hit); returns the keys that failed, with why.
+async fn read_all(
+    only_target: &Document,
+    kms: &crate::kms_io::KmsIo,
+    keys: Vec<RawDocumentBuf>,
+    concurrency: usize,
+) -> Result<Vec<(String, String)>, Failure> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let crypt =
+        crypt::build(only_target).map_err(|e| Failure::failed(format!("libmongocrypt: {e}")))?;
+    Ok(stream::iter(keys.iter())
+        .map(|key| {
+            let crypt = &crypt;
+            async move {
+                prove::readable(crypt, key, kms)
+                    .await
+                    .err()
+                    .map(|e| (id_of(key), e.0))
+            }
+        })
+        .buffer_unordered(concurrency)
+        .filter_map(|r| async move { r })
+        .collect()
+        .await)
+}
+
+/// A uniform random number in `0..n` (n > 0), from the OS.
+fn random_below(n: u64) -> Result<u64, Failure> {
+    let bytes = crate::crypto_hooks::random(8)
+        .map_err(|e| Failure::failed(format!("random source: {e}")))?;
+    let v = u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]));
+    Ok(v % n)
+}
+
 /// Runs `verify`.
-pub async fn run(common: &Common) -> CmdResult {
+pub async fn run(common: &Common, sample: Option<u64>) -> CmdResult {
     let settings = settings::load(&common.config)?;
     let Some(target_mk) = settings.target.clone() else {
         return Err(Failure::usage("the configuration has no [target]"));
@@ -49,6 +86,14 @@ pub async fn run(common: &Common) -> CmdResult {
         .await
         .map_err(read_err)?;
     let (mut checked, mut not_under, mut unreadable) = (0u64, Vec::new(), Vec::new());
+    // --sample N: a uniform random sample of the keys under the target (reservoir
+    // sampling, so memory stays N keys whatever the key vault's size).
+    let mut reservoir: Vec<RawDocumentBuf> = Vec::new();
+    let mut under_seen = 0u64;
+    let read = |keys: Vec<RawDocumentBuf>| {
+        let (only_target, kms) = (&only_target, &kms);
+        async move { read_all(only_target, kms, keys, settings.concurrency).await }
+    };
     loop {
         let mut batch = Vec::with_capacity(settings.batch_size);
         while batch.len() < settings.batch_size {
@@ -60,9 +105,6 @@ pub async fn run(common: &Common) -> CmdResult {
         if batch.is_empty() {
             break;
         }
-        // A fresh handle per batch: each key is unwrapped by the KMS, not a cache.
-        let crypt = crypt::build(&only_target)
-            .map_err(|e| Failure::failed(format!("libmongocrypt: {e}")))?;
         let mut to_read = Vec::new();
         for key in batch {
             checked += 1;
@@ -70,27 +112,31 @@ pub async fn run(common: &Common) -> CmdResult {
                 Ok(Some(bson::RawBsonRef::Document(d))) => Document::try_from(d).ok(),
                 _ => None,
             };
-            match mk {
-                Some(mk) if target::is_under(&mk, &target_mk) => to_read.push(key),
+            match (mk, sample) {
+                (Some(mk), None) if target::is_under(&mk, &target_mk) => to_read.push(key),
+                (Some(mk), Some(n)) if target::is_under(&mk, &target_mk) => {
+                    under_seen += 1;
+                    if (reservoir.len() as u64) < n {
+                        reservoir.push(key);
+                    } else {
+                        let j = random_below(under_seen)?;
+                        if j < n {
+                            reservoir[j as usize] = key;
+                        }
+                    }
+                }
                 _ => not_under.push(id_of(&key)),
             }
         }
-        let failures: Vec<(String, String)> = stream::iter(to_read.iter())
-            .map(|key| {
-                let (crypt, kms) = (&crypt, &kms);
-                async move {
-                    prove::readable(crypt, key, kms)
-                        .await
-                        .err()
-                        .map(|e| (id_of(key), e.0))
-                }
-            })
-            .buffer_unordered(settings.concurrency)
-            .filter_map(|r| async move { r })
-            .collect()
-            .await;
-        unreadable.extend(failures);
+        unreadable.extend(read(to_read).await?);
     }
+    for chunk in reservoir.chunks(settings.batch_size.max(1)) {
+        unreadable.extend(read(chunk.to_vec()).await?);
+    }
+    let unwrapped = match sample {
+        Some(_) => reservoir.len() as u64,
+        None => checked - not_under.len() as u64,
+    };
     let ok = not_under.is_empty() && unreadable.is_empty();
     if common.json {
         let unreadable: Vec<_> = unreadable
@@ -100,12 +146,13 @@ pub async fn run(common: &Common) -> CmdResult {
         print_json(&serde_json::json!({
             "verified": ok,
             "checked": checked,
+            "unwrapped": unwrapped,
             "notUnderTarget": not_under,
             "unreadable": unreadable,
         }));
     } else {
         eprintln!(
-            "{checked} key(s) checked: {} not under the target, {} unreadable through {provider}",
+            "{checked} key(s) checked, {unwrapped} unwrapped: {} not under the target, {} unreadable through {provider}",
             not_under.len(),
             unreadable.len()
         );
