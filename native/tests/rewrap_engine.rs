@@ -196,32 +196,60 @@ async fn local_to_aws_moves_every_key_and_the_oracle_reads_the_data() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_key_changed_meanwhile_is_left_alone_and_reported() {
-    let s = seed(5, 5);
+async fn concurrent_writers_changes_survive_and_a_rerun_completes() {
+    let s = seed(6, 6);
     let job = s.job(false, "cas").await;
     let vault = job.key_vault.clone();
-    let first: RawDocumentBuf = vault
-        .find_one(doc! {})
-        .sort(doc! {"_id": 1})
-        .await
-        .unwrap()
-        .unwrap();
-    let first = Document::try_from(first.as_ref()).unwrap();
-    let id = first.get("_id").unwrap().clone();
-    let tampered = Binary {
-        subtype: BinarySubtype::Generic,
-        bytes: vec![7; 160],
+    let mut cursor = vault.find(doc! {}).sort(doc! {"_id": 1}).await.unwrap();
+    let first = cursor.try_next().await.unwrap().unwrap();
+    let second = cursor.try_next().await.unwrap().unwrap();
+    drop(cursor);
+    let id_of = |k: &RawDocumentBuf| {
+        Document::try_from(k.as_ref())
+            .unwrap()
+            .get("_id")
+            .cloned()
+            .unwrap()
     };
-    let tampered_for_hook = tampered.clone();
+    let (renamed, rewrapped) = (id_of(&first), id_of(&second));
+    let local = std::fs::read(s.dir.join("master-key.bin")).unwrap();
     let handle = tokio::runtime::Handle::current();
-    // Once the backup is complete (ToMove), someone else rewrites the first key.
+    // Once the backup is complete (ToMove), the application (1) adds a keyAltName to the
+    // first key and (2) rewraps the second under the same local key itself: new
+    // keyMaterial, same DEK.
     let report = rewrap::run(&job, &|p| {
         if let Progress::ToMove(_) = p {
-            let (vault, id, t) = (vault.clone(), id.clone(), tampered_for_hook.clone());
+            let (vault, renamed, second, local) =
+                (vault.clone(), renamed.clone(), second.clone(), local.clone());
             tokio::task::block_in_place(|| {
                 handle.block_on(async move {
                     vault
-                        .update_one(doc! {"_id": id}, doc! {"$set": {"keyMaterial": t}})
+                        .update_one(doc! {"_id": renamed}, doc! {"$push": {"keyAltNames": "added-during-the-run"}})
+                        .await
+                        .unwrap();
+                    let providers = doc! {"local": {"key": Binary { subtype: BinarySubtype::Generic, bytes: local }}};
+                    let crypt = keyshift::crypt::build(&providers).unwrap();
+                    let id = Document::try_from(second.as_ref()).unwrap().get("_id").cloned().unwrap();
+                    let filter = RawDocumentBuf::try_from(&doc! {"_id": id.clone()}).unwrap();
+                    let ctx = crypt
+                        .ctx_builder()
+                        .key_encryption_key(&doc! {"provider": "local"})
+                        .unwrap()
+                        .build_rewrap_many_datakey(&filter)
+                        .unwrap();
+                    let kms = KmsIo {
+                        tls: KmsTls::new(&HashMap::new()).unwrap(),
+                        concurrency: 1,
+                        timeout: Duration::from_secs(5),
+                        on_demand: None,
+                    };
+                    let out = keyshift::ctx_runner::run(ctx, keyshift::ctx_runner::Keys::Given(&[second]), &kms)
+                        .await
+                        .unwrap();
+                    let out = Document::try_from(out.as_ref()).unwrap();
+                    let new = out.get_array("v").unwrap()[0].as_document().unwrap().clone();
+                    vault
+                        .update_one(doc! {"_id": id}, doc! {"$set": {"keyMaterial": new.get("keyMaterial").unwrap()}})
                         .await
                         .unwrap();
                 })
@@ -230,20 +258,60 @@ async fn a_key_changed_meanwhile_is_left_alone_and_reported() {
     })
     .await
     .unwrap();
-    assert_eq!(report.rewrapped, 4, "{report:?}");
-    assert_eq!(report.not_moved.len(), 1);
+    assert_eq!(report.rewrapped, 5, "{report:?}");
+    assert_eq!(report.not_moved.len(), 1, "{report:?}");
     assert_eq!(report.not_moved[0].1, KeyOutcome::ChangedMeanwhile);
-    let now = vault.find_one(doc! {"_id": id}).await.unwrap().unwrap();
-    let now = Document::try_from(now.as_ref()).unwrap();
-    assert_eq!(
-        now.get_binary_generic("keyMaterial").unwrap(),
-        &tampered.bytes
+    let doc_of = |raw: RawDocumentBuf| Document::try_from(raw.as_ref()).unwrap();
+    let now = doc_of(
+        vault
+            .find_one(doc! {"_id": rewrapped.clone()})
+            .await
+            .unwrap()
+            .unwrap(),
     );
     assert_eq!(
         now.get_document("masterKey")
             .unwrap()
             .get_str("provider")
             .unwrap(),
-        "local"
+        "local",
+        "left alone"
     );
+    let named = doc_of(
+        vault
+            .find_one(doc! {"_id": renamed})
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    assert_eq!(
+        named
+            .get_document("masterKey")
+            .unwrap()
+            .get_str("provider")
+            .unwrap(),
+        "aws"
+    );
+    assert!(
+        named
+            .get_array("keyAltNames")
+            .unwrap()
+            .contains(&bson::Bson::String("added-during-the-run".into())),
+        "the application's keyAltName survives: {named:?}"
+    );
+
+    // A rerun completes the key that was left alone, and every seeded value reads via AWS.
+    let again = rewrap::run(&s.job(false, "cas-rerun").await, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.rewrapped, again.already_under_target),
+        (1, 5),
+        "{again:?}"
+    );
+    assert_eq!(
+        s.providers_in_vault().await,
+        HashMap::from([("aws".into(), 6)])
+    );
+    s.oracle_decrypts_samples_with_aws_only();
 }
