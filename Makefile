@@ -18,3 +18,7 @@ up: setup        ## start the test world (tests/services/run/env)
 
 down:
 	tests/services/down
+
+.PHONY: bench
+bench:           ## rewrap benchmark, keyshift vs PyMongo (not part of test; BENCH_ARGS=--quick)
+	bash tests/bench/run.sh

@@ -166,6 +166,13 @@ impl KmsIo {
             .connect(name, tcp)
             .await
             .map_err(|e| Failure::Retry(format!("TLS handshake: {e}")))?;
+        // One ClientConfig per provider for the whole run: its session cache lets
+        // later connections resume (TLS 1.3 tickets) when the KMS offers it.
+        tracing::debug!(
+            %endpoint,
+            handshake = ?tls.get_ref().1.handshake_kind(),
+            "KMS connection"
+        );
         let message = kms.message().map_err(Failure::Crypt)?;
         tls.write_all(message)
             .await

@@ -241,7 +241,11 @@ fn provider_doc(base: &Path, name: &str, p: &Provider) -> Result<Document, LoadE
 fn to_bson_doc(value: serde_json::Value, what: &str) -> Result<Document, LoadError> {
     match Bson::try_from(value) {
         Ok(Bson::Document(d)) => Ok(d),
-        _ => Err(LoadError::Unresolved(format!("{what} is not a document"))),
+        Ok(_) => Err(LoadError::Unresolved(format!("{what} is not a document"))),
+        // A JSON object that is not valid extended JSON, e.g. {"$oid": "zz"}.
+        Err(e) => Err(LoadError::Unresolved(format!(
+            "{what} is not valid extended JSON: {e}"
+        ))),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod backup;
 pub mod prove;
 pub mod target;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use bson::{Binary, Bson, Document, RawDocumentBuf, doc};
@@ -207,47 +208,36 @@ async fn move_keys(
 ) -> Result<(), RewrapError> {
     let mut reader = backup::BackupReader::open(backup_path).map_err(RewrapError)?;
     let mut done = 0u64;
+    // While one batch is proven and written, the next one is rewrapped, so the KMS sees
+    // a steady stream instead of a drain at every phase boundary. The two sides share
+    // `concurrency` (never more requests in flight than it allows) and memory holds at
+    // most two batches.
+    let (rewrap_io, prove_io) = split_concurrency(&job.kms);
+    let mut batch = reader.next_batch(job.batch_size).map_err(RewrapError)?;
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let mut rewrapped = with_retries(|| rewrap_batch(job, &batch, &job.kms)).await?;
     loop {
-        let batch = reader.next_batch(job.batch_size).map_err(RewrapError)?;
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let new_docs = with_retries(|| rewrap_batch(job, &batch)).await?;
-        // Fresh handles per batch: no key cache can stand in for a real unwrap.
-        let under_new = crypt::build(target_providers).map_err(|e| fail("libmongocrypt", e))?;
-        let under_old =
-            crypt::build(job.kms_providers.expose()).map_err(|e| fail("libmongocrypt", e))?;
-        let outcomes: Vec<(String, Option<KeyOutcome>)> = stream::iter(batch.iter())
-            .map(|old| {
-                let new = new_docs.iter().find(|n| uuid_of(n) == uuid_of(old));
-                let (under_new, under_old) = (&under_new, &under_old);
-                async move {
-                    let id = uuid_of(old);
-                    let Some(new) = new else {
-                        let why = "libmongocrypt returned no rewrapped document".to_string();
-                        return Ok((id, Some(KeyOutcome::NotProven(why))));
-                    };
-                    let new = match merged(old, new) {
-                        Ok(doc) => doc,
-                        Err(why) => return Ok((id, Some(KeyOutcome::NotProven(why)))),
-                    };
-                    let proof =
-                        with_retries(|| prove::prove(under_new, under_old, old, &new, &job.kms));
-                    if let Err(e) = proof.await {
-                        return Ok((id, Some(KeyOutcome::NotProven(e.0))));
-                    }
-                    if job.dry_run {
-                        return Ok((id, None));
-                    }
-                    let swapped = compare_and_swap(&job.key_vault, old, &new).await?;
-                    Ok((id, (!swapped).then_some(KeyOutcome::ChangedMeanwhile)))
-                }
-            })
-            .buffer_unordered(job.kms.concurrency.max(1))
-            .try_collect()
-            .await?;
+        let next = reader.next_batch(job.batch_size).map_err(RewrapError)?;
+        let (outcomes, next_rewrapped) = if next.is_empty() {
+            let outcomes =
+                prove_and_write(job, &batch, &rewrapped, target_providers, &job.kms).await;
+            (outcomes, None)
+        } else if job.kms.concurrency < 2 {
+            let outcomes =
+                prove_and_write(job, &batch, &rewrapped, target_providers, &job.kms).await?;
+            let next_rewrapped = with_retries(|| rewrap_batch(job, &next, &job.kms)).await;
+            (Ok(outcomes), Some(next_rewrapped))
+        } else {
+            let (outcomes, next_rewrapped) = tokio::join!(
+                prove_and_write(job, &batch, &rewrapped, target_providers, &prove_io),
+                with_retries(|| rewrap_batch(job, &next, &rewrap_io)),
+            );
+            (outcomes, Some(next_rewrapped))
+        };
         tracing::info!(batch = batch.len(), "batch rewrapped, proven and written");
-        for (id, outcome) in outcomes {
+        for (id, outcome) in outcomes? {
             match outcome {
                 None => report.rewrapped += 1,
                 Some(o) => report.not_moved.push((id, o)),
@@ -255,7 +245,94 @@ async fn move_keys(
             done += 1;
         }
         progress(Progress::Done(done));
+        match next_rewrapped {
+            None => return Ok(()),
+            Some(r) => {
+                rewrapped = r?;
+                batch = next;
+            }
+        }
     }
+}
+
+/// Transports for rewrapping the next batch and for proving the current one at the
+/// same time: each gets a share of `concurrency`, together exactly `concurrency`
+/// (at least 2; with 1 the two sides take turns instead).
+fn split_concurrency(kms: &KmsIo) -> (KmsIo, KmsIo) {
+    let total = kms.concurrency.max(2);
+    let rewrap = KmsIo {
+        concurrency: total / 2,
+        ..kms.clone()
+    };
+    let prove = KmsIo {
+        concurrency: total - total / 2,
+        ..kms.clone()
+    };
+    (rewrap, prove)
+}
+
+/// The `_id` bytes of a key document (the key of the rewrapped-by-id map).
+fn id_bytes(doc: &RawDocumentBuf) -> Option<&[u8]> {
+    match doc.get("_id") {
+        Ok(Some(bson::RawBsonRef::Binary(b))) => Some(b.bytes),
+        _ => None,
+    }
+}
+
+/// Proves every key of a batch under its new wrapping and writes the proven ones
+/// (compare-and-swap), up to `kms.concurrency` at a time. Fresh libmongocrypt handles:
+/// no key cache can stand in for a real unwrap.
+async fn prove_and_write(
+    job: &Job,
+    batch: &[RawDocumentBuf],
+    rewrapped: &[RawDocumentBuf],
+    target_providers: &Document,
+    kms: &KmsIo,
+) -> Result<Vec<(String, Option<KeyOutcome>)>, RewrapError> {
+    let under_new = crypt::build(target_providers).map_err(|e| fail("libmongocrypt", e))?;
+    let under_old =
+        crypt::build(job.kms_providers.expose()).map_err(|e| fail("libmongocrypt", e))?;
+    let by_id: HashMap<&[u8], &RawDocumentBuf> = rewrapped
+        .iter()
+        .filter_map(|d| Some((id_bytes(d)?, d)))
+        .collect();
+    // Proofs hold the KMS slots; writes follow in their own stage (as many in flight),
+    // so a slow key vault never idles the KMS and a slow KMS never idles the writes.
+    stream::iter(batch.iter())
+        .map(|old| {
+            let new = id_bytes(old).and_then(|id| by_id.get(id).copied());
+            let (under_new, under_old) = (&under_new, &under_old);
+            async move {
+                let proven = async {
+                    let Some(new) = new else {
+                        let why = "libmongocrypt returned no rewrapped document".to_string();
+                        return Err(KeyOutcome::NotProven(why));
+                    };
+                    let new = merged(old, new).map_err(KeyOutcome::NotProven)?;
+                    with_retries(|| prove::prove(under_new, under_old, old, &new, kms))
+                        .await
+                        .map_err(|e| KeyOutcome::NotProven(e.0))?;
+                    Ok(new)
+                };
+                (old, proven.await)
+            }
+        })
+        .buffer_unordered(kms.concurrency.max(1))
+        .map(|(old, proven)| async move {
+            let id = uuid_of(old);
+            let new = match proven {
+                Ok(new) => new,
+                Err(outcome) => return Ok((id, Some(outcome))),
+            };
+            if job.dry_run {
+                return Ok((id, None));
+            }
+            let swapped = compare_and_swap(&job.key_vault, old, &new).await?;
+            Ok((id, (!swapped).then_some(KeyOutcome::ChangedMeanwhile)))
+        })
+        .buffer_unordered(kms.concurrency.max(1))
+        .try_collect()
+        .await
 }
 
 /// Attempts per batch rewrap and per proof. libmongocrypt retries most transient KMS
@@ -272,6 +349,8 @@ where
     loop {
         match f().await {
             Ok(v) => return Ok(v),
+            // A refusal that no retry can change: stop now, with its hint.
+            Err(e) if permanent_kms_refusal(&e.to_string()).is_some() => return Err(e),
             Err(e) if attempt < ATTEMPTS => {
                 let backoff = std::time::Duration::from_millis(250 << attempt);
                 tracing::info!(attempt, error = %e, ?backoff, "retrying after a failure");
@@ -280,6 +359,49 @@ where
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// What to do about a KMS answer that retrying cannot change (wrong credentials, a
+/// disabled key, a missing permission), recognised by the error names the providers
+/// send; None for anything else (transient or unknown: retried as before).
+fn permanent_kms_refusal(error: &str) -> Option<&'static str> {
+    const CREDENTIALS: &[&str] = &[
+        "InvalidSignatureException",
+        "UnrecognizedClientException",
+        "IncompleteSignature",
+        "ExpiredTokenException",
+        "invalid_client",
+        "unauthorized_client",
+        "invalid_grant",
+    ];
+    const KEY_STATE: &[&str] = &[
+        "DisabledException",
+        "KMSInvalidStateException",
+        "NotFoundException",
+        "KeyUnavailableException",
+    ];
+    const PERMISSION: &[&str] = &["AccessDeniedException", "PERMISSION_DENIED", "Forbidden"];
+    let any = |names: &[&str]| names.iter().any(|n| error.contains(n));
+    if any(CREDENTIALS) {
+        Some(
+            "The KMS rejected the credentials keyshift sent (the target's, or the source's \
+             in a KMS-to-KMS move): fix them in kmsProviders (or the environment they refer \
+             to) and check with `keyshift preflight`",
+        )
+    } else if any(KEY_STATE) {
+        Some(
+            "The KMS key is disabled, pending deletion or missing (the target key, or the \
+             source key in a KMS-to-KMS move): enable it (or name another key) and check \
+             with `keyshift preflight`",
+        )
+    } else if any(PERMISSION) {
+        Some(
+            "The credentials lack a permission on the KMS key: grant what \
+             `keyshift policy` prints and check with `keyshift preflight`",
+        )
+    } else {
+        None
     }
 }
 
@@ -302,6 +424,7 @@ fn merged(old: &RawDocumentBuf, rewrapped: &RawDocumentBuf) -> Result<RawDocumen
 async fn rewrap_batch(
     job: &Job,
     batch: &[RawDocumentBuf],
+    kms: &KmsIo,
 ) -> Result<Vec<RawDocumentBuf>, RewrapError> {
     let ids: Vec<Bson> = batch
         .iter()
@@ -322,9 +445,15 @@ async fn rewrap_batch(
         .key_encryption_key(&job.target)
         .and_then(|b| b.build_rewrap_many_datakey(&filter))
         .map_err(|e| fail("starting the rewrap", e))?;
-    let out = ctx_runner::run(ctx, Keys::Given(batch), &job.kms)
+    let out = ctx_runner::run(ctx, Keys::Given(batch), kms)
         .await
-        .map_err(|e| fail("rewrapping a batch", e))?;
+        .map_err(|e| {
+            let e = e.to_string();
+            match permanent_kms_refusal(&e) {
+                Some(hint) => RewrapError(format!("rewrapping a batch: {e}. {hint}")),
+                None => fail("rewrapping a batch", e),
+            }
+        })?;
     let out = Document::try_from(out.as_ref()).map_err(|e| fail("rewrap result", e))?;
     let Ok(list) = out.get_array("v") else {
         return Ok(Vec::new());
@@ -356,9 +485,46 @@ async fn compare_and_swap(
         "$set": {"keyMaterial": field(&new, "keyMaterial")?, "masterKey": field(&new, "masterKey")?},
         "$currentDate": {"updateDate": true},
     };
-    let res = key_vault
-        .update_one(filter, update)
-        .await
-        .map_err(|e| fail("writing a key", e))?;
-    Ok(res.matched_count == 1)
+    // A dropped connection is retried: the write is a compare-and-swap, so repeating
+    // it is harmless. If an earlier attempt landed and only its reply was lost, the
+    // retry matches nothing; the key then holds exactly this proven wrapping, which is
+    // checked, so it is not misreported as changed by someone else.
+    let mut attempt = 1;
+    loop {
+        match key_vault.update_one(filter.clone(), update.clone()).await {
+            Ok(res) if res.matched_count == 1 => return Ok(true),
+            Ok(_) if attempt == 1 => return Ok(false),
+            Ok(_) => {
+                let now = key_vault
+                    .find_one(doc! {"_id": field(&old, "_id")?})
+                    .await
+                    .map_err(|e| fail("reading a key back", e))?;
+                let now = match now {
+                    Some(raw) => {
+                        Document::try_from(raw.as_ref()).map_err(|e| fail("key document", e))?
+                    }
+                    None => return Ok(false),
+                };
+                return Ok(now.get("keyMaterial") == new.get("keyMaterial")
+                    && now.get("masterKey") == new.get("masterKey"));
+            }
+            Err(e) if attempt < WRITE_ATTEMPTS && is_connection_error(&e) => {
+                tracing::info!(attempt, error = %e, "retrying a key write after a connection error");
+                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(fail("writing a key", e)),
+        }
+    }
+}
+
+/// Attempts per key write when the connection drops.
+const WRITE_ATTEMPTS: u32 = 3;
+
+/// A dropped or reset connection (not a server's answer): worth another attempt.
+fn is_connection_error(e: &mongodb::error::Error) -> bool {
+    matches!(
+        e.kind.as_ref(),
+        mongodb::error::ErrorKind::Io(_) | mongodb::error::ErrorKind::ConnectionPoolCleared { .. }
+    )
 }
