@@ -23,6 +23,7 @@ cargo build --locked --target wasm32-unknown-unknown -p keyshift-core -p keyshif
 step "generated Rust compiles (core's golden snippets, mongodb with in-use-encryption)"
 # The golden files are what the generator prints (core/tests/generate.rs keeps them
 # equal); each becomes a module of a scratch crate, which must check without warnings.
+mkdir -p tests/generated-rust/src
 {
   echo "//! Written by tests/test.sh: every generated Rust snippet as a module."
   for f in core/tests/golden/*-rust-*.rs; do
