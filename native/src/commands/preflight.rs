@@ -15,7 +15,7 @@ use futures_util::TryStreamExt;
 use super::{CmdResult, FAILED, Failure, OK, key_vault, kms_io, print_json};
 use crate::cli::Common;
 use crate::ctx_runner::{self, Keys};
-use crate::rewrap::{prove, target};
+use crate::rewrap::{master_key_of, prove, target};
 use crate::{crypt, settings};
 
 struct Check {
@@ -102,11 +102,7 @@ pub async fn run(common: &Common) -> CmdResult {
         let mut cursor = vault.find(settings.filter.clone()).await?;
         while let Some(k) = cursor.try_next().await? {
             total += 1;
-            let mk = match k.get("masterKey") {
-                Ok(Some(bson::RawBsonRef::Document(d))) => Document::try_from(d).ok(),
-                _ => None,
-            };
-            match mk {
+            match master_key_of(&k) {
                 Some(mk) if target::is_under(&mk, &target_mk) => under += 1,
                 Some(mk) => {
                     samples.entry(mk.to_string()).or_insert(k);

@@ -6,17 +6,8 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::{CmdResult, Failure, NOT_VERIFIED, OK, key_vault, kms_io, print_json};
 use crate::cli::Common;
-use crate::rewrap::{prove, target};
+use crate::rewrap::{master_key_of, prove, target, uuid_of};
 use crate::{crypt, settings};
-
-fn id_of(doc: &RawDocumentBuf) -> String {
-    match doc.get("_id") {
-        Ok(Some(bson::RawBsonRef::Binary(b))) => <[u8; 16]>::try_from(b.bytes)
-            .map(|u| bson::Uuid::from_bytes(u).to_string())
-            .unwrap_or_else(|_| "(non-UUID _id)".into()),
-        _ => "(no _id)".into(),
-    }
-}
 
 /// Unwraps `keys` through the target provider alone, on a fresh handle (so each is a
 /// real KMS unwrap, not a cache hit); returns the keys that failed, with why.
@@ -38,7 +29,7 @@ async fn read_all(
                 prove::readable(crypt, key, kms)
                     .await
                     .err()
-                    .map(|e| (id_of(key), e.0))
+                    .map(|e| (uuid_of(key), e.0))
             }
         })
         .buffer_unordered(concurrency)
@@ -108,11 +99,7 @@ pub async fn run(common: &Common, sample: Option<u64>) -> CmdResult {
         let mut to_read = Vec::new();
         for key in batch {
             checked += 1;
-            let mk = match key.get("masterKey") {
-                Ok(Some(bson::RawBsonRef::Document(d))) => Document::try_from(d).ok(),
-                _ => None,
-            };
-            match (mk, sample) {
+            match (master_key_of(&key), sample) {
                 (Some(mk), None) if target::is_under(&mk, &target_mk) => to_read.push(key),
                 (Some(mk), Some(n)) if target::is_under(&mk, &target_mk) => {
                     under_seen += 1;
@@ -125,7 +112,7 @@ pub async fn run(common: &Common, sample: Option<u64>) -> CmdResult {
                         }
                     }
                 }
-                _ => not_under.push(id_of(&key)),
+                _ => not_under.push(uuid_of(&key)),
             }
         }
         unreadable.extend(read(to_read).await?);

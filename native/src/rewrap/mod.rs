@@ -107,7 +107,8 @@ pub enum Progress {
     Done(u64),
 }
 
-fn uuid_of(doc: &RawDocumentBuf) -> String {
+/// A key document's `_id` as UUID text, for reports (key ids are not secret).
+pub fn uuid_of(doc: &RawDocumentBuf) -> String {
     match doc.get("_id") {
         Ok(Some(bson::RawBsonRef::Binary(b))) => match <[u8; 16]>::try_from(b.bytes) {
             Ok(bytes) => bson::Uuid::from_bytes(bytes).to_string(),
@@ -117,7 +118,8 @@ fn uuid_of(doc: &RawDocumentBuf) -> String {
     }
 }
 
-fn master_key_of(doc: &RawDocumentBuf) -> Option<Document> {
+/// A key document's `masterKey`, when it has one that is a document.
+pub fn master_key_of(doc: &RawDocumentBuf) -> Option<Document> {
     match doc.get("masterKey") {
         Ok(Some(bson::RawBsonRef::Document(d))) => Document::try_from(d).ok(),
         _ => None,
