@@ -257,6 +257,17 @@ pub mod codes {
     /// rewrap.concurrency out of bounds.
     pub const RW_CONCURRENCY: &str = "KS-RW-004";
 
+    /// A rotate.collections entry is not a valid `db.coll` namespace.
+    pub const ROT_NAMESPACE: &str = "KS-ROT-001";
+    /// A rotate.collections entry is the key vault collection.
+    pub const ROT_KEY_VAULT: &str = "KS-ROT-002";
+    /// A rotate.collections entry is in the admin, local or config database.
+    pub const ROT_SYSTEM: &str = "KS-ROT-003";
+    /// A rotate.collections entry is listed twice.
+    pub const ROT_DUPLICATE: &str = "KS-ROT-004";
+    /// rotate.collections is empty: rotate would scan nothing.
+    pub const ROT_EMPTY: &str = "KS-ROT-005";
+
     /// Every code with its summary, in order. Append only; never renumber.
     pub const ALL: &[(&str, &str)] = &[
         (SYNTAX, "the input is not valid TOML or JSON"),
@@ -326,6 +337,11 @@ pub mod codes {
         (RW_FILTER_OBJECT, "rewrap.filter not an object"),
         (RW_BATCH_SIZE, "rewrap.batchSize out of bounds"),
         (RW_CONCURRENCY, "rewrap.concurrency out of bounds"),
+        (ROT_NAMESPACE, "rotate.collections entry not db.coll"),
+        (ROT_KEY_VAULT, "rotate.collections names the key vault"),
+        (ROT_SYSTEM, "rotate.collections entry in admin/local/config"),
+        (ROT_DUPLICATE, "rotate.collections entry listed twice"),
+        (ROT_EMPTY, "rotate.collections is empty"),
     ];
 }
 

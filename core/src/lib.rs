@@ -18,7 +18,9 @@
 //! - [`policy::policy`]: least-privilege access and key creation commands;
 //! - [`inventory::analyze`]: key vault documents to an inventory;
 //! - [`plan::plan`]: configuration (+ inventory) to ordered steps, rollback and risks;
-//! - [`select::rewrap_filter`]: the query selecting the keys to rewrap.
+//! - [`select::rewrap_filter`]: the query selecting the keys to rewrap;
+//! - [`rotate`]: the pure part of rotation (replacement key ids, ciphertext headers,
+//!   per-value decisions, `$jsonSchema` key id rewriting, partitions, the rotation plan).
 
 pub mod config;
 pub mod diagnostic;
@@ -26,6 +28,7 @@ pub mod generate;
 pub mod inventory;
 pub mod plan;
 pub mod policy;
+pub mod rotate;
 pub mod select;
 pub mod suggest;
 pub mod validate;

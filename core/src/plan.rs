@@ -92,6 +92,15 @@ fn step(id: &'static str, title: &str, why: &str, commands: Vec<String>) -> Step
     }
 }
 
+fn deploy_final() -> Step {
+    step(
+        "deploy-final",
+        "Deploy the final configuration",
+        "Applications now need only the target provider; new DEKs are created under it.",
+        vec!["keyshift snippet --lang LANG --stage final".into()],
+    )
+}
+
 fn risks(config: &Config, inventory: Option<&Inventory>, mode: Mode) -> Vec<Risk> {
     let mut out = Vec::new();
     let mut add = |id, level, message: String| out.push(Risk { id, level, message });
@@ -292,45 +301,72 @@ pub fn plan(config: &Config, inventory: Option<&Inventory>) -> Plan {
             ));
         }
         Mode::Rotate => {
+            let scope = if config
+                .rotate
+                .as_ref()
+                .is_some_and(|r| r.collections.is_some())
+            {
+                ""
+            } else {
+                " --all-collections"
+            };
             steps.push(step(
                 "rotate-dry-run",
                 "Dry run of the rotation",
-                "Shows which collections and fields will be re-encrypted with new DEKs, writing nothing.",
-                vec!["keyshift rotate --all-collections --dry-run".into()],
+                "Creates and proves the new DEKs in memory and decrypts and re-encrypts every value under an old DEK, writing nothing: shows which collections, how many values and which validators will change. Collections come from [rotate] collections, or every collection with --all-collections.",
+                vec![format!("keyshift rotate{scope} --dry-run")],
             ));
             steps.push(step(
                 "rotate",
                 "Create new DEKs under the target and re-encrypt the data",
-                "Rewrapping does not help when the old key may be known to someone else: the data must be encrypted with DEKs that key never wrapped. Large collections can be split with --partition I/N.",
-                vec!["keyshift rotate --all-collections --yes".into()],
+                "Rewrapping does not help when the old key may be known to someone else: the data must be encrypted with DEKs that key never wrapped. Backs up the old keys, creates one replacement per old DEK, rewrites the $jsonSchema validators, and re-encrypts every value with compare-and-swap; a rerun after any interruption converges. Large collections can be split between N workers running at once with --partition I/N (I from 0 to N-1), e.g. a Kubernetes Indexed Job running `keyshift rotate --yes --partition \"$JOB_COMPLETION_INDEX/N\"`.",
+                vec![format!("keyshift rotate{scope} --yes")],
+            ));
+            steps.push(step(
+                "schema-map",
+                "Give applications the new schemaMap",
+                "rotate prints the rewritten schemaMap (namespace to $jsonSchema; `--json` gives it as \"schemaMap\"): applications that configure one client-side must name the new DEKs too, or they keep encrypting new values under the old ones.",
+                vec![format!("keyshift rotate{scope} --dry-run --json")],
             ));
         }
     }
-    steps.push(step(
-        "verify",
-        "Verify",
-        "Every selected key is under the target and decrypts; exit code 3 lists any that are not.",
-        vec!["keyshift verify".into()],
-    ));
-    steps.push(step(
-        "deploy-final",
-        "Deploy the final configuration",
-        "Applications now need only the target provider; new DEKs are created under it.",
-        vec!["keyshift snippet --lang LANG --stage final".into()],
-    ));
     match mode {
-        Mode::Rewrap => steps.push(step(
-            "retire-local-key",
-            "Retire the local key after the waiting period",
-            &format!("Keep the local key and the backups in {backup_dir} for {RETIRE_AFTER_DAYS} days so a late problem can still be rolled back; then remove the local provider from keyshift.toml and destroy the key file and the backups (the backups are wrapped by the local key)."),
-            vec![format!("keyshift verify   # again, after {RETIRE_AFTER_DAYS} days"), "shred -u MASTER_KEY_FILE".into()],
-        )),
-        Mode::Rotate => steps.push(step(
-            "retire",
-            "Delete the replaced DEKs, then destroy the exposed key",
-            "Once verification passes, the old DEKs protect nothing and only help whoever holds the exposed key: delete them and destroy the key and any backups wrapped by it.",
-            vec!["keyshift retire --yes".into(), "shred -u MASTER_KEY_FILE".into()],
-        )),
+        Mode::Rewrap => {
+            steps.push(step(
+                "verify",
+                "Verify",
+                "Every selected key is under the target and decrypts; exit code 3 lists any that are not.",
+                vec!["keyshift verify".into()],
+            ));
+            steps.push(deploy_final());
+            steps.push(step(
+                "retire-local-key",
+                "Retire the local key after the waiting period",
+                &format!("Keep the local key and the backups in {backup_dir} for {RETIRE_AFTER_DAYS} days so a late problem can still be rolled back; then remove the local provider from keyshift.toml and destroy the key file and the backups (the backups are wrapped by the local key)."),
+                vec![format!("keyshift verify   # again, after {RETIRE_AFTER_DAYS} days"), "shred -u MASTER_KEY_FILE".into()],
+            ));
+        }
+        Mode::Rotate => {
+            steps.push(step(
+                "verify",
+                "Verify with the official driver",
+                "With a client that has only the target provider (PyMongo or your application's driver, final-stage configuration), read a sample of every rotated collection: every field decrypts to the same value. retire then checks the rest itself.",
+                vec!["keyshift snippet --lang python --stage final   # a client holding only the target provider".into()],
+            ));
+            steps.push(step(
+                "retire",
+                "Retire the old DEKs",
+                "Verifies that every replacement unwraps through the target alone and that no validator and no value in scope still refers to an old DEK (otherwise exit 3: rerun keyshift rotate), backs the old DEKs up, moves their keyAltNames to the replacements and deletes them. Applications keep the transition configuration until then.",
+                vec!["keyshift retire --yes".into()],
+            ));
+            steps.push(deploy_final());
+            steps.push(step(
+                "destroy-exposed-key",
+                "Destroy the exposed key",
+                &format!("The old DEKs protect nothing now and only help whoever holds the exposed key: once the final stage is deployed, remove the local provider from keyshift.toml and destroy the key and the backups in {backup_dir} wrapped by it."),
+                vec!["shred -u MASTER_KEY_FILE".into()],
+            ));
+        }
     }
     let rollback = vec![
         step(

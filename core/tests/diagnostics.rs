@@ -174,6 +174,15 @@ fn cases() -> Vec<Case> {
                     p("kmip", vec![("/target/masterKey/delegated", json!("true"))]),
                     "/target/masterKey/delegated",
                 ),
+                (
+                    p("aws", vec![("/rotate/collections", json!("app.customers"))]),
+                    "/rotate/collections",
+                ),
+                (
+                    p("aws", vec![("/rotate/collections", json!(["app.a", 5]))]),
+                    "/rotate/collections/1",
+                ),
+                (p("aws", vec![("/rotate", json!(["app.a"]))]), "/rotate"),
             ],
             good: vec![p(
                 "kmip",
@@ -1187,6 +1196,115 @@ fn cases() -> Vec<Case> {
             )],
             good: vec![p("aws", vec![("/rewrap/concurrency", json!(256))])],
         },
+        Case {
+            code: codes::ROT_NAMESPACE,
+            bad: vec![
+                (
+                    p(
+                        "aws",
+                        vec![("/rotate/collections", json!(["app.customers", "customers"]))],
+                    ),
+                    "/rotate/collections/1",
+                ),
+                (
+                    p(
+                        "aws",
+                        vec![("/rotate/collections", json!(["app.", "a b.c"]))],
+                    ),
+                    "/rotate/collections/0",
+                ),
+                (
+                    p("aws", vec![("/rotate/collections", json!(["app.x", " "]))]),
+                    "/rotate/collections/1",
+                ),
+            ],
+            good: vec![
+                p(
+                    "aws",
+                    vec![(
+                        "/rotate/collections",
+                        json!(["app.customers", "app.orders.2024"]),
+                    )],
+                ),
+                p("aws", vec![("/rotate", json!({}))]),
+            ],
+        },
+        Case {
+            code: codes::ROT_KEY_VAULT,
+            bad: vec![(
+                p(
+                    "aws",
+                    vec![("/rotate/collections", json!(["encryption.__keyVault"]))],
+                ),
+                "/rotate/collections/0",
+            )],
+            good: vec![p(
+                "aws",
+                vec![
+                    ("/keyVault/namespace", json!("kv.keys")),
+                    ("/rotate/collections", json!(["encryption.__keyVault"])),
+                ],
+            )],
+        },
+        Case {
+            code: codes::ROT_SYSTEM,
+            bad: vec![
+                (
+                    p("aws", vec![("/rotate/collections", json!(["admin.users"]))]),
+                    "/rotate/collections/0",
+                ),
+                (
+                    p(
+                        "aws",
+                        vec![("/rotate/collections", json!(["app.x", "local.oplog.rs"]))],
+                    ),
+                    "/rotate/collections/1",
+                ),
+                (
+                    p(
+                        "aws",
+                        vec![("/rotate/collections", json!(["config.chunks"]))],
+                    ),
+                    "/rotate/collections/0",
+                ),
+                (
+                    p(
+                        "aws",
+                        vec![("/rotate/collections", json!(["app.system.views"]))],
+                    ),
+                    "/rotate/collections/0",
+                ),
+            ],
+            good: vec![p(
+                "aws",
+                vec![(
+                    "/rotate/collections",
+                    json!(["administration.users", "app.systems"]),
+                )],
+            )],
+        },
+        Case {
+            code: codes::ROT_DUPLICATE,
+            bad: vec![(
+                p(
+                    "aws",
+                    vec![("/rotate/collections", json!(["app.a", "app.b", "app.a"]))],
+                ),
+                "/rotate/collections/2",
+            )],
+            good: vec![p(
+                "aws",
+                vec![("/rotate/collections", json!(["app.a", "app.A"]))],
+            )],
+        },
+        Case {
+            code: codes::ROT_EMPTY,
+            bad: vec![(
+                p("aws", vec![("/rotate/collections", json!([]))]),
+                "/rotate/collections",
+            )],
+            good: vec![p("aws", vec![("/rotate/collections", json!(["app.a"]))])],
+        },
     ]
 }
 
@@ -1299,6 +1417,11 @@ per_code!(
     RW_FILTER_OBJECT,
     RW_BATCH_SIZE,
     RW_CONCURRENCY,
+    ROT_NAMESPACE,
+    ROT_KEY_VAULT,
+    ROT_SYSTEM,
+    ROT_DUPLICATE,
+    ROT_EMPTY,
 );
 
 #[test]

@@ -100,7 +100,42 @@ fn exposed_key_switches_to_rotation() {
     assert!(!p.steps.iter().any(|s| s.id == "rewrap"));
     let exposed = p.risks.iter().find(|r| r.id == "exposed-key").unwrap();
     assert!(exposed.message.contains("does NOT protect data"));
+    let commands = |id: &str| {
+        p.steps
+            .iter()
+            .find(|s| s.id == id)
+            .unwrap()
+            .commands
+            .clone()
+    };
+    assert_eq!(
+        commands("rotate-dry-run"),
+        ["keyshift rotate --all-collections --dry-run"]
+    );
+    assert_eq!(
+        commands("rotate"),
+        ["keyshift rotate --all-collections --yes"]
+    );
+    assert_eq!(commands("retire"), ["keyshift retire --yes"]);
+    let rotate = p.steps.iter().find(|s| s.id == "rotate").unwrap();
+    assert!(rotate.why.contains("--partition I/N"));
+    assert!(rotate.why.contains("$JOB_COMPLETION_INDEX/N"));
+    // Retire comes after verification and before the final stage drops the old provider.
+    let ids: Vec<&str> = p.steps.iter().map(|s| s.id).collect();
+    let at = |id| ids.iter().position(|s| *s == id).unwrap();
+    assert!(at("rotate") < at("verify") && at("verify") < at("retire"));
+    assert!(at("retire") < at("deploy-final") && at("deploy-final") < at("destroy-exposed-key"));
+    assert!(!ids.contains(&"retire-local-key"));
     golden("plan-rotate.json", &json_of(&p));
+
+    // With [rotate] collections, the commands scan those instead of every collection.
+    let mut c = config(true);
+    c.rotate = Some(keyshift_core::config::Rotate {
+        collections: Some(vec!["app.customers".into()]),
+    });
+    let p = plan(&c, None);
+    let rotate = p.steps.iter().find(|s| s.id == "rotate").unwrap();
+    assert_eq!(rotate.commands, ["keyshift rotate --yes"]);
 }
 
 #[test]

@@ -153,13 +153,18 @@ fn config() -> impl Strategy<Value = Config> {
             }
         }),
     );
-    (opt(), text(), providers, tls, target, rewrap).prop_map(
-        |(uri, ns, providers, tls, target, rewrap)| Config {
+    let rotate = proptest::option::of(
+        proptest::option::of(proptest::collection::vec(text(), 0..4))
+            .prop_map(|collections| Rotate { collections }),
+    );
+    (opt(), text(), providers, tls, target, rewrap, rotate).prop_map(
+        |(uri, ns, providers, tls, target, rewrap, rotate)| Config {
             key_vault: KeyVault { uri, namespace: ns },
             kms_providers: providers.into_iter().collect::<BTreeMap<_, _>>(),
             tls_options: tls,
             target,
             rewrap,
+            rotate,
         },
     )
 }

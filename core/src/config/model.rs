@@ -40,6 +40,9 @@ pub struct Config {
     /// `[rewrap]`: tuning and selection for `keyshift rewrap`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rewrap: Option<Rewrap>,
+    /// `[rotate]`: which collections `keyshift rotate` and `keyshift retire` scan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotate: Option<Rotate>,
 }
 
 /// `[keyVault]`.
@@ -341,6 +344,16 @@ pub struct Rewrap {
     /// Directory for backups.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup_dir: Option<String>,
+}
+
+/// `[rotate]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rotate {
+    /// `db.coll` namespaces to scan for encrypted values (`--all-collections` scans
+    /// every collection instead). Kept as written; validation checks each.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collections: Option<Vec<String>>,
 }
 
 impl Rewrap {

@@ -9,7 +9,14 @@ use super::model::*;
 use crate::diagnostic::{Diagnostic, child, codes, pointer};
 use crate::suggest::did_you_mean;
 
-const TOP: &[&str] = &["keyVault", "kmsProviders", "tlsOptions", "target", "rewrap"];
+const TOP: &[&str] = &[
+    "keyVault",
+    "kmsProviders",
+    "tlsOptions",
+    "target",
+    "rewrap",
+    "rotate",
+];
 const KEY_VAULT: &[&str] = &["uri", "namespace"];
 const AWS: &[&str] = &["accessKeyId", "secretAccessKey", "sessionToken"];
 const AZURE: &[&str] = &[
@@ -47,6 +54,7 @@ const MK_GCP: &[&str] = &[
 ];
 const MK_KMIP: &[&str] = &["keyId", "delegated", "endpoint"];
 const REWRAP: &[&str] = &["filter", "batchSize", "concurrency", "backupDir"];
+const ROTATE: &[&str] = &["collections"];
 
 /// Every field name keyshift.toml knows, by section (for docs and the browser).
 pub const FIELDS: &[(&str, &[&str])] = &[
@@ -64,6 +72,7 @@ pub const FIELDS: &[(&str, &[&str])] = &[
     ("target.masterKey (gcp)", MK_GCP),
     ("target.masterKey (kmip)", MK_KMIP),
     ("rewrap", REWRAP),
+    ("rotate", ROTATE),
 ];
 
 fn type_name(v: &Value) -> &'static str {
@@ -285,7 +294,40 @@ impl Walker {
                 backup_dir: self.string(m, "/rewrap", "backupDir", None),
             });
         }
+
+        if let Some(v) = root.get("rotate")
+            && let Some(m) = self.obj(v, "/rotate")
+        {
+            self.unknown_fields(m, "/rotate", ROTATE);
+            config.rotate = Some(Rotate {
+                collections: self.strings(m, "/rotate", "collections"),
+            });
+        }
         config
+    }
+
+    /// An array of strings; items of another type are reported and left out.
+    fn strings(&mut self, m: &Map<String, Value>, path: &str, key: &str) -> Option<Vec<String>> {
+        let p = child(path, key);
+        match m.get(key)? {
+            Value::Array(items) => Some(
+                items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, item)| match item {
+                        Value::String(s) => Some(s.clone()),
+                        other => {
+                            self.wrong_type(&child(&p, &i.to_string()), "a string", other);
+                            None
+                        }
+                    })
+                    .collect(),
+            ),
+            other => {
+                self.wrong_type(&p, "an array of strings", other);
+                None
+            }
+        }
     }
 
     fn provider(&mut self, name: &str, v: &Value) -> Provider {

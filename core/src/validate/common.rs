@@ -183,13 +183,10 @@ pub fn check_uri(out: &mut Vec<Diagnostic>, uri: Option<&str>) {
     }
 }
 
-/// keyVault.namespace: `db.coll` with MongoDB's naming restrictions.
-pub fn check_namespace(out: &mut Vec<Diagnostic>, ns: &str) {
-    let path = "/keyVault/namespace";
-    if ns.trim().is_empty() {
-        return;
-    }
-    let why = match ns.split_once('.') {
+/// Why `ns` is not a valid `db.coll` namespace (MongoDB's naming restrictions), if it
+/// is not.
+pub fn namespace_problem(ns: &str) -> Option<String> {
+    match ns.split_once('.') {
         None => Some("it has no `.` between database and collection".to_string()),
         Some((db, coll)) => {
             if db.is_empty() {
@@ -210,8 +207,16 @@ pub fn check_namespace(out: &mut Vec<Diagnostic>, ns: &str) {
                 None
             }
         }
-    };
-    if let Some(why) = why {
+    }
+}
+
+/// keyVault.namespace: `db.coll` with MongoDB's naming restrictions.
+pub fn check_namespace(out: &mut Vec<Diagnostic>, ns: &str) {
+    let path = "/keyVault/namespace";
+    if ns.trim().is_empty() {
+        return;
+    }
+    if let Some(why) = namespace_problem(ns) {
         out.push(Diagnostic::error(
             codes::KV_NAMESPACE,
             path,

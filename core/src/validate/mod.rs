@@ -11,6 +11,7 @@ pub mod common;
 pub mod gcp;
 pub mod kmip;
 pub mod local;
+pub mod rotate;
 
 pub use local::{LocalKey, validate_local_key_bytes, validate_local_key_bytes_for};
 
@@ -50,6 +51,7 @@ pub fn validate(config: &Config) -> Vec<Diagnostic> {
         }
     }
     common::check_rewrap(&mut out, config);
+    rotate::check_rotate(&mut out, config);
     out
 }
 
