@@ -124,6 +124,42 @@ pub enum Command {
         #[arg(long)]
         no_open: bool,
     },
+    /// Replace DEKs with new ones under the target master key and re-encrypt every
+    /// field under them (for a master key that may have been exposed): backups first,
+    /// each new key proven, every write compare-and-swap, validators rewritten, the new
+    /// schemaMap printed. Safe to rerun; `--partition I/N` splits the work between N
+    /// workers (e.g. a Kubernetes Indexed Job: --partition "$JOB_COMPLETION_INDEX/3").
+    Rotate {
+        #[command(flatten)]
+        /// Config and output.
+        common: Common,
+        /// Scan every collection of the deployment instead of [rotate] collections
+        /// (not admin, local, config, system.*, the key vault, keyshift's own).
+        #[arg(long)]
+        all_collections: bool,
+        /// This worker's share, I/N (I 0-based: 0..N-1).
+        #[arg(long, value_name = "I/N")]
+        partition: Option<String>,
+        /// Do everything (new keys made and proven, values re-encrypted) but write.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation (needed when stdin is not a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Delete the DEKs rotate replaced, after verifying nothing refers to them (exit 3
+    /// otherwise: run rotate again); keyAltNames move to the new keys, backup first.
+    Retire {
+        #[command(flatten)]
+        /// Config and output.
+        common: Common,
+        /// Check every collection of the deployment instead of [rotate] collections.
+        #[arg(long)]
+        all_collections: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Restore keys from a rewrap backup (compare-and-swap; the current state is backed
     /// up first).
     Rollback {

@@ -20,5 +20,6 @@ pub mod guide;
 pub mod kms_io;
 pub mod kms_tls;
 pub mod rewrap;
+pub mod rotate;
 pub mod secret;
 pub mod settings;

@@ -31,6 +31,27 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             .await
             .map(|()| commands::OK)
             .map_err(Failure::failed),
+        Command::Rotate {
+            common,
+            all_collections,
+            partition,
+            dry_run,
+            yes,
+        } => {
+            commands::rotate::run(
+                common,
+                *all_collections,
+                partition.as_deref(),
+                *dry_run,
+                *yes,
+            )
+            .await
+        }
+        Command::Retire {
+            common,
+            all_collections,
+            yes,
+        } => commands::retire::run(common, *all_collections, *yes).await,
         Command::Rollback {
             common,
             backup,

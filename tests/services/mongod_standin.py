@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import ssl
 import struct
 import sys
@@ -100,6 +101,9 @@ class StandinServer(mockupdb.MockupDB):
     def _server_loop(self, client, client_addr):  # replaces mockupdb's locked loop
         peer = "%s:%d" % client_addr
         try:
+            # A reply larger than one TLS record goes out as several writes; with Nagle on,
+            # the last one waits for the client's delayed ACK (~40 ms per reply).
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             client.settimeout(10)
             sock = self.tls.wrap_socket(client, server_side=True)
             sock.settimeout(None)

@@ -3,6 +3,7 @@
 
     seed.py --out DIR [--keys N] [--docs M] [--target aws|azure|gcp|kmip] [--via-proxy]
             [--key-vault DB.COLL] [--db NAME] [--drop] [--kmip-delegated]
+            [--fields F] [--nested] [--expected-all] [--rotate]
 
 What it builds, with the official tools (libmongocrypt through pymongocrypt for every
 cryptographic operation, PyMongo for every write) against the world in
@@ -25,6 +26,17 @@ tests/services/run/env (or $KS_ENV_FILE):
 - DIR/expected.json (mode 0600): a few (collection, _id, field, plaintext) samples a test
   can decrypt to prove the data survived.
 
+Options for the rotate tests and benchmark (issue 9); without them nothing above changes:
+- --fields F: as many documents as it takes for F encrypted values (overrides --docs);
+  100,000 take seconds (values are encrypted in memory and inserted in batches).
+- --nested: encrypted values below the top level too: customers.address.zip
+  (deterministic) and customers.history.N.note (random, in an array of documents).
+- --expected-all: DIR/expected-all.jsonl (mode 0600, test data): one line per encrypted
+  value, {collection, _id, path, plaintext, keyId, algorithm, ciphertext}, in extended
+  JSON (bson.json_util), so a checker can decrypt and compare every value.
+- --rotate: keyshift.toml gets a [rotate] section naming both collections.
+seed.json also lists every DEK id ("allKeyIds") so a checker knows the old keys.
+
 Keys and values are made in memory (kms_oracle.MemVault: libmongocrypt with a dict key
 vault) and written in batches with insert_many, so 2,000 keys take seconds. At the end
 PyMongo's ClientEncryption reads a sample back from the database and decrypts it.
@@ -41,10 +53,12 @@ import os
 import sys
 import time
 from pathlib import Path
+from uuid import UUID
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from bson import json_util  # noqa: E402
 from bson.binary import Binary, UuidRepresentation  # noqa: E402
 from bson.codec_options import CodecOptions  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
@@ -95,7 +109,7 @@ def _section(name: str, fields: dict) -> str:
 
 
 def render_config(world: dict[str, str], target: str, key_vault: str, via_proxy: bool,
-                  kmip_delegated: bool) -> tuple[str, dict[str, str]]:
+                  kmip_delegated: bool, rotate: list[str] | None = None) -> tuple[str, dict[str, str]]:
     """(keyshift.toml text, env file values)."""
     providers, tls, keys = world_providers(world, via_proxy)
     if target not in providers:
@@ -129,6 +143,8 @@ def render_config(world: dict[str, str], target: str, key_vault: str, via_proxy:
         master_key["delegated"] = True
     out.append(f"[target]\nprovider = \"{target}\"\nmasterKey = {_toml_value(master_key)}\n\n")
     out.append(_section("rewrap", {"batchSize": 256, "concurrency": 16, "backupDir": "keyshift-backups"}))
+    if rotate:
+        out.append("[rotate]\ncollections = [" + ", ".join(json.dumps(ns) for ns in rotate) + "]\n")
     return "".join(out), env
 
 
@@ -172,12 +188,13 @@ def seed(args) -> dict:
 
     # --- data keys (libmongocrypt, in memory), then insert_many
     vault = MemVault({"local": {"key": master}})
-    key_ids, alt_names = [], []
+    key_ids, alt_names, alt_keys = [], [], {}
     for i in range(args.keys):
         names = [f"tenant-{i:05d}"] if i % 4 == 0 else None
         key_ids.append(vault.create_data_key("local", alt_names=names))
         if names:
             alt_names.append(names[0])
+            alt_keys[names[0]] = key_ids[-1]
     docs = list(vault.keys.values())
     for i in range(0, len(docs), BATCH):
         key_vault.insert_many(docs[i:i + BATCH], ordered=False)
@@ -205,6 +222,13 @@ def seed(args) -> dict:
     n_customers = (args.docs + 1) // 2
     n_orders = args.docs // 2
     expected = []
+    every = open_expected_all(out) if args.expected_all else None
+
+    def record(coll: str, _id, path: str, plaintext, key, algorithm: str, ciphertext: Binary) -> None:
+        if every is not None:
+            every.write(json_util.dumps({"collection": coll, "_id": _id, "path": path, "plaintext": plaintext,
+                                         "keyId": str(key) if key is not None else None, "algorithm": algorithm,
+                                         "ciphertext": ciphertext}, json_options=json_util.RELAXED_JSON_OPTIONS) + "\n")
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     customers = app.get_collection("customers", codec_options=CODEC)
     orders = app.get_collection("orders", codec_options=CODEC)
@@ -214,12 +238,26 @@ def seed(args) -> dict:
         plain = {"ssn": f"{100 + i % 900:03d}-{i % 100:02d}-{i % 10000:04d}", "email": f"user{i}@example.com",
                  "medical": {"blood": "AB+" if i % 3 else "O-", "allergies": ["pollen"] * (i % 3)},
                  "notes": f"customer {i} prefers email"}
+        medical_key = alt_keys[tenant] if tenant else key_ids[0]
         doc = {"_id": i, "name": f"Customer {i}", "tenant": tenant, "since": now,
                "ssn": vault.encrypt(plain["ssn"], key_ids[0], True),
                "email": vault.encrypt(plain["email"], key_ids[1 % n], True),
                "medical": vault.encrypt(plain["medical"], None, False, key_alt_name=tenant) if tenant else
                vault.encrypt(plain["medical"], key_ids[0], False),
                "notes": vault.encrypt(plain["notes"], key_ids[i % n], False)}
+        for f, key, alg in (("ssn", key_ids[0], DETERMINISTIC), ("email", key_ids[1 % n], DETERMINISTIC),
+                            ("medical", medical_key, RANDOM), ("notes", key_ids[i % n], RANDOM)):
+            record("customers", i, f, plain[f], key, alg, doc[f])
+        if args.nested:
+            zip_code = f"{10000 + i % 90000:05d}"
+            doc["address"] = {"city": "Springfield", "zip": vault.encrypt(zip_code, key_ids[3 % n], True)}
+            record("customers", i, "address.zip", zip_code, key_ids[3 % n], DETERMINISTIC, doc["address"]["zip"])
+            doc["history"] = []
+            for j in range(i % 3):
+                note = f"visit {j} of customer {i}"
+                key = key_ids[(i + j) % n]
+                doc["history"].append({"at": now, "note": vault.encrypt(note, key, False)})
+                record("customers", i, f"history.{j}.note", note, key, RANDOM, doc["history"][j]["note"])
         batch.append(doc)
         if i < 3 or i == n_customers - 1:
             expected += [{"collection": "customers", "_id": i, "field": f, "plaintext": plain[f]}
@@ -235,6 +273,8 @@ def seed(args) -> dict:
         batch.append({"_id": i, "customer": i % max(n_customers, 1), "amount": (i * 37) % 10000 / 100,
                       "card": vault.encrypt(plain["card"], key_ids[2 % n], True),
                       "memo": vault.encrypt(plain["memo"], key_ids[i % n], False)})
+        record("orders", i, "card", plain["card"], key_ids[2 % n], DETERMINISTIC, batch[-1]["card"])
+        record("orders", i, "memo", plain["memo"], key_ids[i % n], RANDOM, batch[-1]["memo"])
         if i < 3 or i == n_orders - 1:
             expected += [{"collection": "orders", "_id": i, "field": f, "plaintext": plain[f]} for f in ("card", "memo")]
         if len(batch) >= BATCH:
@@ -242,6 +282,10 @@ def seed(args) -> dict:
             batch = []
     if batch:
         orders.insert_many(batch, ordered=False)
+    if every is not None:
+        every.flush()
+        os.fsync(every.fileno())
+        every.close()
 
     # --- the official driver reads a sample back from the database
     with ClientEncryption({"local": {"key": master}}, args.key_vault, client, CODEC) as ce:
@@ -255,21 +299,59 @@ def seed(args) -> dict:
         sys.exit(f"seed: key vault holds {stored} keys, expected {n}")
 
     # --- config and manifest
-    toml, env = render_config(world, args.target, args.key_vault, args.via_proxy, args.kmip_delegated)
+    rotate = [f"{args.db}.customers", f"{args.db}.orders"] if args.rotate else None
+    toml, env = render_config(world, args.target, args.key_vault, args.via_proxy, args.kmip_delegated, rotate)
     (out / "keyshift.toml").write_text(toml)
     write_private(out / "keyshift.env", "".join(f"{k}={v}\n" for k, v in env.items()).encode())
     write_private(out / "expected.json", (json.dumps(expected, indent=1, default=str) + "\n").encode())
     manifest = {
         "keyVault": args.key_vault, "db": args.db, "collections": {"customers": n_customers, "orders": n_orders},
         "keys": n, "keyAltNames": len(alt_names), "keyIds": [str(k) for k in key_ids[:10]],
+        "allKeyIds": [str(k) for k in key_ids], "nested": args.nested,
+        "encryptedValues": encrypted_values(n_customers, n_orders, args.nested),
         "target": args.target, "viaProxy": args.via_proxy,
         "files": {"config": "keyshift.toml", "env": "keyshift.env", "localKey": "master-key.bin",
-                  "expected": "expected.json"},
+                  "expected": "expected.json", **({"expectedAll": "expected-all.jsonl"} if args.expected_all else {})},
         "seconds": round(time.monotonic() - started, 2),
     }
     (out / "seed.json").write_text(json.dumps(manifest, indent=1) + "\n")
     client.close()
     return manifest
+
+
+def encrypted_values(n_customers: int, n_orders: int, nested: bool) -> int:
+    """How many encrypted values the documents hold."""
+    per_customer = 4 + (1 if nested else 0)
+    history = sum(i % 3 for i in range(n_customers)) if nested else 0
+    return n_customers * per_customer + history + n_orders * 2
+
+
+def docs_for_fields(fields: int, nested: bool) -> int:
+    """The fewest documents (over both collections) holding at least `fields` values."""
+    lo, hi = 0, max(2, fields)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if encrypted_values((mid + 1) // 2, mid // 2, nested) >= fields:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def open_expected_all(out: Path):
+    fd = os.open(out / "expected-all.jsonl", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "w", buffering=1 << 20)
+
+
+def read_expected_all(path: Path):
+    """The lines of expected-all.jsonl, decoded (UUID key ids, Binary ciphertexts)."""
+    with open(path) as f:
+        for line in f:
+            e = json_util.loads(line)
+            if e.get("keyId"):
+                e["keyId"] = UUID(e["keyId"])
+            yield e
 
 
 def main(argv=None) -> int:
@@ -283,9 +365,17 @@ def main(argv=None) -> int:
     p.add_argument("--key-vault", default="encryption.__keyVault", help="key vault namespace")
     p.add_argument("--db", default="app", help="database for the two data collections")
     p.add_argument("--drop", action="store_true", help="drop the key vault and collections first")
+    p.add_argument("--fields", type=int, help="seed enough documents for this many encrypted values (overrides --docs)")
+    p.add_argument("--nested", action="store_true", help="also encrypted values in sub-documents and arrays")
+    p.add_argument("--expected-all", action="store_true", help="write expected-all.jsonl: every encrypted value")
+    p.add_argument("--rotate", action="store_true", help="add a [rotate] section naming both collections")
     args = p.parse_args(argv)
     if args.keys < 1:
         p.error("--keys must be at least 1")
+    if args.fields is not None:
+        if args.fields < 1:
+            p.error("--fields must be at least 1")
+        args.docs = docs_for_fields(args.fields, args.nested)
     manifest = seed(args)
     print(json.dumps(manifest, indent=1))
     return 0

@@ -719,3 +719,138 @@ def test_client_encryption_and_rewrap_to_named_local_provider(client, db):
     with pytest.raises(EncryptionError):
         only_old.decrypt(doc["det"])
     only_old.close()
+
+
+# --- what keyshift rotate relies on (issue 9) ---------------------------------------------
+# Expected answers follow mongod's documented semantics: comparison operators match only
+# values of the same BSON type bracket (numbers together), an _id sort orders by BSON
+# comparison order, and a dotted equality path with a numeric part indexes into arrays.
+
+
+def _fle(key: bytes, n: int, blob_type: int = 2) -> Binary:
+    return Binary(bytes([blob_type]) + key + bytes([2]) + n.to_bytes(8, "big") * 4, 6)
+
+
+def test_id_ordered_scans_ranges_and_pages(db):
+    ids = list(range(40)) + [Int64(100), 7.5, "a", "m", "z", ObjectId(), Binary(b"\x01" * 16, 4)]
+    db.c.insert_many([{"_id": i, "v": n} for n, i in enumerate(reversed(ids))])
+
+    def got(flt, **kw):
+        return [d["_id"] for d in db.c.find(flt, sort=[("_id", kw.pop("direction", 1))], **kw)]
+
+    numbers = sorted(i for i in ids if isinstance(i, (int, float)))
+    assert got({})[:len(numbers)] == numbers and got({})[len(numbers):len(numbers) + 3] == ["a", "m", "z"]
+    assert got({}, direction=-1) == list(reversed(got({})))
+    assert got({}, skip=5, limit=3) == [5, 6, 7]
+    # type bracketing: a numeric bound never matches strings, a string bound never numbers
+    assert got({"_id": {"$gt": 35}}) == [36, 37, 38, 39, 100]
+    assert got({"_id": {"$lt": "n"}}) == ["a", "m"]
+    assert got({"_id": {"$gte": 7, "$lt": 9}}) == [7, 7.5, 8]
+    assert got({"_id": {"$gte": 7, "$lte": 9}}, direction=-1) == [9, 8, 7.5, 7]
+    assert got({"$and": [{"_id": {"$gte": 10, "$lt": 20}}, {"_id": {"$gt": 15}}]}, limit=2) == [16, 17]
+    v_of = {n: v for v, n in enumerate(reversed(ids)) if isinstance(n, (int, float))}
+    assert got({"_id": {"$gt": 3, "$lt": 30}, "v": {"$lt": 20}}) == [i for i in numbers if 3 < i < 30 and v_of[i] < 20]
+    # keyset paging over the whole range sees every document once, in order
+    seen, last = [], None
+    while True:
+        page = got({} if last is None else {"_id": {"$gt": last}}, limit=4)
+        if not page or not isinstance(page[-1], (int, float)):
+            seen += page
+            break
+        seen += page
+        last = page[-1]
+    assert seen[:len(numbers)] == numbers
+    # what a partition's "other types" clause needs: $type, $not, $or on _id
+    others = got({"_id": {"$not": {"$type": "number"}}})
+    assert others[:3] == ["a", "m", "z"] and len(others) == 5
+    assert got({"$or": [{"_id": {"$lt": 2}}, {"_id": {"$not": {"$type": "number"}}}]})[:4] == [0, 1, "a", "m"]
+    assert db.c.count_documents({"_id": {"$type": "string"}}) == 3
+    # the order follows inserts and deletes made after it was first used
+    db.c.insert_one({"_id": 8.5})
+    db.c.delete_one({"_id": 8})
+    assert got({"_id": {"$gte": 7, "$lt": 9}}) == [7, 7.5, 8.5]
+    assert db.c.count_documents({}) == len(ids)
+    assert db.c.count_documents({"_id": {"$gte": 10}}) == 31
+
+
+def test_compare_and_swap_of_encrypted_values_on_dotted_and_array_paths(db):
+    old, new = uuid.uuid4().bytes, uuid.uuid4().bytes
+    docs = [{"_id": i, "ssn": _fle(old, i, 1), "a": [{"b": _fle(old, i)}, {"b": _fle(old, i + 1000)}],
+             "n": {"m": {"x": _fle(old, i)}}} for i in range(300)]
+    db.c.insert_many(docs)
+    ops = [UpdateOne({"_id": d["_id"], "ssn": d["ssn"], "a.1.b": d["a"][1]["b"], "n.m.x": d["n"]["m"]["x"]},
+                     {"$set": {"ssn": _fle(new, i, 1), "a.1.b": _fle(new, i), "n.m.x": _fle(new, i)}})
+           for i, d in enumerate(docs)]
+    db.c.update_one({"_id": 7}, {"$set": {"n.m.x": _fle(old, 9999)}})  # changed meanwhile
+    r = db.c.bulk_write(ops, ordered=False)
+    assert (r.matched_count, r.modified_count) == (299, 299)
+    d = db.c.find_one({"_id": 3})
+    assert d["ssn"] == _fle(new, 3, 1) and d["a"][1]["b"] == _fle(new, 3) and d["n"]["m"]["x"] == _fle(new, 3)
+    assert d["a"][0]["b"] == _fle(old, 3) and d["ssn"].subtype == 6
+    assert db.c.find_one({"_id": 7})["ssn"] == _fle(old, 7, 1)  # the miss wrote nothing
+    # the same statements again all miss (a rerun after success)
+    assert db.c.bulk_write(ops, ordered=False).matched_count == 0
+    # an array index that matches another element's value does not match
+    assert db.c.count_documents({"_id": 4, "a.0.b": _fle(old, 1004)}) == 0
+    assert db.c.count_documents({"_id": 4, "a.b": _fle(old, 4)}) == 1
+
+
+def test_validator_collmod_rewrites_encrypt_key_ids(db):
+    def schema(key):
+        return {"$jsonSchema": {"bsonType": "object", "properties": {"ssn": {"encrypt": {
+            "keyId": [Binary(key, 4)], "bsonType": "string",
+            "algorithm": "AEAD_AES_256_CBC_HMAC_SHA_512-Deterministic"}}}}}
+
+    old, new = uuid.uuid4().bytes, uuid.uuid4().bytes
+    db.create_collection("c", validator=schema(old))
+    db.c.insert_one({"_id": 1, "ssn": _fle(old, 1, 1)})
+    db.command("collMod", "c", validator=schema(new))
+    info = next(db.list_collections(filter={"name": "c"}))
+    assert info["options"]["validator"] == schema(new)
+    with pytest.raises(WriteError) as e:
+        db.c.insert_one({"_id": 2, "ssn": "plaintext"})
+    assert e.value.code == 121
+    db.c.update_one({"_id": 1, "ssn": _fle(old, 1, 1)}, {"$set": {"ssn": _fle(new, 1, 1)}})
+
+
+def test_queryable_encryption_collection_options_are_listed(db):
+    key = Binary(uuid.uuid4().bytes, 4)
+    fields = {"fields": [{"path": "ssn", "bsonType": "string", "keyId": key, "queries": {"queryType": "equality"}}]}
+    db.create_collection("qe", encryptedFields=fields)  # PyMongo also makes the esc/ecoc collections
+    infos = {i["name"]: i["options"] for i in db.list_collections()}
+    assert infos["qe"]["encryptedFields"] == fields
+    clustered = {"v": 2, "key": {"_id": 1}, "name": "_id_", "unique": True}
+    assert infos["enxcol_.qe.esc"] == {"clusteredIndex": clustered}
+    assert infos["enxcol_.qe.ecoc"] == {"clusteredIndex": clustered}
+    assert list(db.list_collections(filter={"options.encryptedFields": {"$exists": True}}))[0]["name"] == "qe"
+    with pytest.raises(OperationFailure):
+        db.create_collection("bad", clusteredIndex={"key": {"x": 1}, "unique": True})
+    with pytest.raises(OperationFailure):
+        db.create_collection("bad2", encryptedFields={"fields": [{"path": "a", "keyId": "not a uuid"}]})
+
+
+def test_rotate_sized_scans_and_updates_are_cheap(db):
+    """The shared bottleneck of the rotate benchmark: per found document and per update
+    statement at 30,000 documents (numbers printed; bounds generous for a loaded box)."""
+    key, new = uuid.uuid4().bytes, uuid.uuid4().bytes
+    docs = [{"_id": i, "a": _fle(key, i), "b": _fle(key, i, 1)} for i in range(30000)]
+    for s in range(0, len(docs), 5000):
+        db.c.insert_many(docs[s:s + 5000], ordered=False)
+    started = time.monotonic()
+    last, found = -1, 0
+    while True:
+        page = list(db.c.find({"_id": {"$gt": last}}, sort=[("_id", 1)], limit=1000, batch_size=1000))
+        if not page:
+            break
+        found += len(page)
+        last = page[-1]["_id"]
+    per_doc = (time.monotonic() - started) / found
+    ops = [UpdateOne({"_id": d["_id"], "a": d["a"], "b": d["b"]}, {"$set": {"a": _fle(new, 1), "b": _fle(new, 1, 1)}})
+           for d in docs[:5000]]
+    started = time.monotonic()
+    for s in range(0, len(ops), 1000):
+        assert db.c.bulk_write(ops[s:s + 1000], ordered=False).modified_count == 1000
+    per_update = (time.monotonic() - started) / len(ops)
+    print(f"stand-in at 30,000 docs: {per_doc * 1e6:.0f} us per found document, {per_update * 1e6:.0f} us per update")
+    assert found == 30000
+    assert per_doc < 200e-6 and per_update < 1000e-6, (per_doc, per_update)

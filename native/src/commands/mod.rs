@@ -7,8 +7,10 @@ pub mod check;
 pub mod inspect;
 pub mod offline;
 pub mod preflight;
+pub mod retire;
 pub mod rewrap;
 pub mod rollback;
+pub mod rotate;
 pub mod verify;
 
 use std::io::IsTerminal;

@@ -408,10 +408,11 @@ class Engine:
         coll = self.store.get(db, name)
         if coll is None:
             source = iter(())
-        elif sort:
+        elif sort and not (len(sort) == 1 and sort[0][0] == "_id" and not coll.id_lookup(flt)):
             source = iter(coll.find_all(flt, sort)[skip:])
         else:
-            source = coll.scan(flt)
+            # unsorted, or sorted by _id alone: an _id index scan, lazy like mongod's
+            source = coll.scan_by_id(flt, sort[0][1]) if sort else coll.scan(flt)
             for _ in range(skip):
                 if next(source, MISSING) is MISSING:
                     break

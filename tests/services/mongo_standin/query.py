@@ -15,6 +15,7 @@ Sorting and find projection are done here.
 from __future__ import annotations
 
 import copy
+import datetime
 import re
 
 import mongomock
@@ -22,7 +23,9 @@ from mongomock import aggregate as mm_aggregate
 from mongomock import filtering
 
 from .errors import CommandError, not_implemented
-from .values import field_sort_key, hkey, is_number, sort_key, type_name
+from bson import Decimal128, ObjectId
+
+from .values import field_sort_key, hkey, is_number, path_values, sort_key, type_name
 
 # --- mongomock, with MongoDB's equality and ordering ---------------------------------------
 
@@ -154,10 +157,42 @@ def check_filter(flt, field: str = "filter") -> dict:
     return flt
 
 
+_SCALARS = (str, int, float, bytes, Decimal128, ObjectId, datetime.datetime)
+_equalities: dict[int, tuple[dict, list | None]] = {}
+
+
+def _plain_equalities(flt: dict) -> list | None:
+    """[(path parts, equality key)] when flt is only {path: scalar} conditions (what a
+    compare-and-swap update sends), else None."""
+    hit = _equalities.get(id(flt))
+    if hit is not None and hit[0] is flt:
+        return hit[1]
+    out: list | None = []
+    for k, v in flt.items():
+        if k.startswith("$") or not isinstance(v, _SCALARS) or (isinstance(v, float) and v != v):
+            out = None
+            break
+        out.append((k.split("."), hkey(v)))
+    if len(_equalities) > 256:
+        _equalities.clear()
+    _equalities[id(flt)] = (flt, out)
+    return out
+
+
+def _path_equals(doc: dict, parts: list, key) -> bool:
+    for v in path_values(doc, parts):
+        if hkey(v) == key or (isinstance(v, list) and any(hkey(e) == key for e in v)):
+            return True
+    return False
+
+
 def matches(flt: dict, doc: dict) -> bool:
     """Does doc match the query filter flt?"""
     if not flt:
         return True
+    plain = _plain_equalities(flt)
+    if plain is not None:  # the same answer as the matcher, without it
+        return all(_path_equals(doc, parts, key) for parts, key in plain)
     return _mm_errors(filtering.filter_applies, _prepared(flt), doc)
 
 
@@ -286,6 +321,23 @@ _KNOWN_STAGES = _MONGOMOCK_STAGES | {
 }
 
 
+def _is_count_group(arg) -> bool:
+    """{$group: {_id: <constant>, n: {$sum: 1}, ...}}: counting, as drivers' count_documents does."""
+    if not isinstance(arg, dict) or "_id" not in arg or len(arg) < 2:
+        return False
+    gid = arg["_id"]
+    if isinstance(gid, (dict, list)) or (isinstance(gid, str) and gid.startswith("$")):
+        return False
+    return all(v == {"$sum": 1} and type(v["$sum"]) is int for f, v in arg.items() if f != "_id")
+
+
+def _int_value(n: int):
+    """An int32 while it fits, else an Int64 ($sum's result type over int32 ones)."""
+    from bson import Int64
+
+    return n if n < 2**31 else Int64(n)
+
+
 def run_pipeline(docs: list, pipeline) -> list:
     """Run an aggregation pipeline over docs (which are never modified)."""
     if not isinstance(pipeline, list):
@@ -317,6 +369,10 @@ def run_pipeline(docs: list, pipeline) -> list:
                 raise CommandError(31002, "$unset specification must be a string or an array of strings")
             proj = Projection({f: 0 for f in fields})
             docs = [proj.apply(d) for d in docs]
+            owned = True
+        elif name == "$group" and _is_count_group(arg):
+            # what count_documents sends: no copies of the documents, just their number
+            docs = [{"_id": arg["_id"], **{f: _int_value(len(docs)) for f in arg if f != "_id"}}] if docs else []
             owned = True
         elif name in _MONGOMOCK_STAGES:
             if not owned:

@@ -16,6 +16,7 @@ The caller holds Store.lock around every operation.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import threading
 import uuid
@@ -86,6 +87,9 @@ class Collection:
         self.uuid = Binary(uuid.uuid4().bytes, 4)
         self.docs: dict = {}
         self.indexes: dict[str, Index] = {"_id_": Index({"v": 2, "key": {"_id": 1}, "name": "_id_"})}
+        # The _id index's order, built on the first sort by _id, then kept up to date:
+        # sort keys ascending and, beside them, the documents' equality keys.
+        self._order: tuple[list, list] | None = None
 
     @property
     def ns(self) -> str:
@@ -117,6 +121,15 @@ class Collection:
             return out, len(flt) == 1
         return list(self.docs), not flt
 
+    def id_lookup(self, flt: dict) -> bool:
+        """Does flt pick documents by _id equality or $in (a few hash lookups)?"""
+        want = flt.get("_id", MISSING) if flt else MISSING
+        if want is MISSING:
+            return False
+        if not (isinstance(want, dict) and want and next(iter(want)).startswith("$")):
+            return True
+        return set(want) in ({"$eq"}, {"$in"})
+
     def scan(self, flt: dict):
         """Matching documents, lazily, as a collection scan sees them: each document is
         read (and matched) in its state when the scan reaches it."""
@@ -124,6 +137,67 @@ class Collection:
         for k in ids:
             doc = self.docs.get(k)
             if doc is not None and (exact or query.matches(flt, doc)):
+                yield doc
+
+    def _id_order(self) -> tuple[list, list]:
+        if self._order is None:
+            pairs = sorted(((sort_key(d["_id"]), k) for k, d in self.docs.items()), key=lambda p: p[0])
+            self._order = ([p[0] for p in pairs], [p[1] for p in pairs])
+        return self._order
+
+    def _order_add(self, doc: dict, idk) -> None:
+        if self._order is not None:
+            keys, ids = self._order
+            sk = sort_key(doc["_id"])
+            i = bisect.bisect_left(keys, sk)
+            keys.insert(i, sk)
+            ids.insert(i, idk)
+
+    def _order_remove(self, doc: dict, idk) -> None:
+        if self._order is not None:
+            keys, ids = self._order
+            i = bisect.bisect_left(keys, sort_key(doc["_id"]))
+            if i < len(ids) and ids[i] == idk:
+                del keys[i], ids[i]
+            else:  # cannot happen; rebuild rather than trust a broken order
+                self._order = None
+
+    def scan_by_id(self, flt: dict, descending: bool = False):
+        """Matching documents in _id order, lazily, as an _id index scan sees them: only
+        the index range that top-level _id bounds ($gt/$gte/$lt/$lte, also inside a
+        top-level $and) allow is walked, and each document is matched when reached."""
+        keys, ids = self._id_order()
+        lo, hi, bound_types = 0, len(keys), set()
+        conds = [flt.get("_id")] + [c.get("_id") for c in flt.get("$and", []) if isinstance(c, dict)]
+        for cond in conds:
+            if not (isinstance(cond, dict) and cond and next(iter(cond)).startswith("$")):
+                continue
+            for op, v in cond.items():
+                if op in ("$gt", "$gte", "$lt", "$lte") and not isinstance(v, (list, dict, Regex)):
+                    sk = sort_key(v)
+                    bound_types.add(sk[0])
+                    if op == "$gt":
+                        lo = max(lo, bisect.bisect_right(keys, sk))
+                    elif op == "$gte":
+                        lo = max(lo, bisect.bisect_left(keys, sk))
+                    elif op == "$lt":
+                        hi = min(hi, bisect.bisect_left(keys, sk))
+                    else:
+                        hi = min(hi, bisect.bisect_right(keys, sk))
+        # Exact without the matcher: the filter is only _id bounds of one ordinary type
+        # (type bracketing keeps other types out; NaN, null, MinKey/MaxKey go the slow way).
+        only_bounds = (set(flt) == {"_id"} and isinstance(flt["_id"], dict) and flt["_id"]
+                       and set(flt["_id"]) <= {"$gt", "$gte", "$lt", "$lte"} and len(bound_types) == 1
+                       and next(iter(bound_types)) not in (1, 2, 100))
+        rank = next(iter(bound_types)) if only_bounds else None
+        window = list(zip(keys[lo:hi], ids[lo:hi])) if lo < hi else []
+        if descending:
+            window.reverse()
+        for sk, k in window:
+            doc = self.docs.get(k)
+            if doc is None:
+                continue
+            if not flt or (rank is not None and sk[0] == rank and sk != (3, 0)) or query.matches(flt, doc):
                 yield doc
 
     def find_all(self, flt: dict, sort=None) -> list:
@@ -193,6 +267,7 @@ class Collection:
             raise self.indexes["_id_"].dup_error(self.ns, (doc["_id"],))
         self._reindex(idk, None, doc)
         self.docs[idk] = doc
+        self._order_add(doc, idk)
         return doc
 
     def replace(self, old: dict, new: dict, bypass_validation: bool = False) -> None:
@@ -207,6 +282,7 @@ class Collection:
         idk = hkey(doc["_id"])
         if idk in self.docs:
             self._reindex(idk, self.docs[idk], None)
+            self._order_remove(self.docs[idk], idk)
             del self.docs[idk]
 
     # --- indexes -------------------------------------------------------------------
@@ -264,8 +340,8 @@ class Collection:
                 "idIndex": {"v": 2, "key": {"_id": 1}, "name": "_id_"}}
 
 
-_CREATE_OPTIONS = {"validator", "validationLevel", "validationAction"}
-_UNSUPPORTED_CREATE = {"capped", "size", "max", "timeseries", "clusteredIndex", "encryptedFields",
+_CREATE_OPTIONS = {"validator", "validationLevel", "validationAction", "encryptedFields", "clusteredIndex"}
+_UNSUPPORTED_CREATE = {"capped", "size", "max", "timeseries",
                        "viewOn", "pipeline", "changeStreamPreAndPostImages", "storageEngine",
                        "indexOptionDefaults", "expireAfterSeconds", "collation"}
 
@@ -277,11 +353,41 @@ def check_collection_options(options: dict) -> dict:
             raise CommandError(238, "mongod stand-in does not implement the collection option '%s'" % k)
     if "validator" in options:
         check_validator(options["validator"])
+    if "clusteredIndex" in options:
+        options = {**options, "clusteredIndex": _clustered_index(options["clusteredIndex"])}
+    if "encryptedFields" in options:
+        options = {**options, "encryptedFields": _encrypted_fields(options["encryptedFields"])}
     if options.get("validationLevel", "strict") not in ("off", "strict", "moderate"):
         raise CommandError(2, "Enumeration value '%s' for field 'validationLevel' is not a valid value." % options["validationLevel"])
     if options.get("validationAction", "error") not in ("error", "warn"):
         raise CommandError(2, "Enumeration value '%s' for field 'validationAction' is not a valid value." % options["validationAction"])
     return {k: v for k, v in options.items() if k in _CREATE_OPTIONS}
+
+
+def _clustered_index(spec) -> dict:
+    """A clustered index on _id (the only kind; what drivers create for Queryable
+    Encryption's esc/ecoc collections), as listCollections shows it. Storage is the same:
+    the stand-in keeps every collection's _id order anyway."""
+    if isinstance(spec, bool) and spec:
+        return {"v": 2, "key": {"_id": 1}, "name": "_id_", "unique": True}
+    if not isinstance(spec, dict) or spec.get("key") != {"_id": 1} or spec.get("unique") is not True:
+        raise CommandError(5979702, "The clusteredIndex option must be {key: {_id: 1}, unique: true}")
+    unknown = set(spec) - {"key", "unique", "name", "v"}
+    if unknown:
+        raise CommandError(40415, "BSON field 'clusteredIndex.%s' is an unknown field." % sorted(unknown)[0])
+    return {"v": 2, "key": {"_id": 1}, "name": spec.get("name", "_id_"), "unique": True}
+
+
+def _encrypted_fields(ef) -> dict:
+    """Queryable Encryption's encryptedFields, kept so listCollections reports it (the
+    stand-in does not run QE's server side: no ESC/ECOC upkeep, no __safeContent__)."""
+    if not isinstance(ef, dict) or not isinstance(ef.get("fields"), list):
+        raise CommandError(14, "BSON field 'encryptedFields.fields' is missing or not an array")
+    for f in ef["fields"]:
+        if not isinstance(f, dict) or not isinstance(f.get("path"), str) or not isinstance(f.get("keyId"), Binary) \
+                or f["keyId"].subtype != 4:
+            raise CommandError(14, "encryptedFields.fields entries need a string 'path' and a UUID 'keyId'")
+    return ef
 
 
 def check_names(db: str, coll: str | None = None) -> None:

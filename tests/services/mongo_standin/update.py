@@ -390,12 +390,25 @@ def apply_update(old: dict, update, query_filter: dict, array_filters=None, is_i
             raise CommandError(72, "arrayFilters may not be specified for pipeline-style updates")
         new = _apply_pipeline(old, update)
     else:
-        new = copy.deepcopy(old)
+        new = _copy_tree(old)
         _apply_operators(new, update, _Ctx(query_filter, array_filters, old_id if old_id is not MISSING else None), is_insert)
     new_id = new.get("_id", MISSING)
     if old_id is not MISSING and (new_id is MISSING or hkey(new_id) != hkey(old_id)) and not is_insert:
         raise CommandError(66, "Performing an update on the path '_id' would modify the immutable field '_id'")
     return new
+
+
+def _copy_tree(value):
+    """A copy of a stored document that update operators may change in place: every
+    document and array is new; immutable BSON values (str, numbers, Binary, ObjectId,
+    dates, ...) are shared, which deepcopy would rebuild one by one."""
+    if isinstance(value, dict):
+        return {k: _copy_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_tree(v) for v in value]
+    if isinstance(value, (str, int, float, bytes, bool)) or value is None:
+        return value
+    return copy.deepcopy(value)
 
 
 def upsert_seed(query_filter: dict) -> dict:

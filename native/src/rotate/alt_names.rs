@@ -1,0 +1,153 @@
+//! Moving keyAltNames from old DEKs to their replacements, journaled so that no name is
+//! ever lost.
+//!
+//! Rotate moves the names as soon as the replacements exist (right after the
+//! validators): applications that pick their key by name (`keyAltName`, or a schema
+//! `keyId` pointer such as `"/tenant"`) then encrypt new values under the new keys at
+//! once, instead of producing old-key values that only a rerun would catch.
+//! Values already written stay readable: decryption finds keys by id, not by name.
+//! Retire runs the same move again (a no-op by then) before it verifies.
+//!
+//! Names are unique across the vault (MongoDB's recommended unique index), so a name
+//! cannot be on both keys at once: each move is journaled in `keyshift_alt_names` (key
+//! vault database) first, then removed from the old key (compare-and-swap on `_id`,
+//! `keyMaterial` and the names), then `$addToSet` on the replacement. A run interrupted in between
+//! is completed from the journal by the next one. Concurrent workers doing the same move
+//! are harmless: every step is idempotent.
+
+use bson::{Bson, Document, RawBsonRef, RawDocumentBuf, doc};
+use futures_util::TryStreamExt;
+use keyshift_core::rotate::ids::uuid_string;
+use mongodb::Collection;
+
+use super::keys::{self, id_of, uuid_bson};
+
+/// The journal collection (in the key vault's database).
+pub const JOURNAL: &str = "keyshift_alt_names";
+
+fn f(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// The keyAltNames of a key document.
+pub fn of(doc: &RawDocumentBuf) -> Vec<String> {
+    match doc.get("keyAltNames") {
+        Ok(Some(RawBsonRef::Array(a))) => a
+            .into_iter()
+            .filter_map(|v| match v {
+                Ok(RawBsonRef::String(s)) => Some(s.to_string()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn field(doc: &RawDocumentBuf, name: &str) -> Result<Bson, String> {
+    let d = Document::try_from(doc.as_ref()).map_err(f)?;
+    d.get(name)
+        .cloned()
+        .ok_or_else(|| format!("key document lacks {name}"))
+}
+
+/// Completes moves an earlier run journaled but may not have finished.
+pub async fn replay(
+    key_vault: &Collection<RawDocumentBuf>,
+    journal: &Collection<Document>,
+) -> Result<(), String> {
+    let entries: Vec<Document> = journal
+        .find(doc! {})
+        .await
+        .map_err(f)?
+        .try_collect()
+        .await
+        .map_err(f)?;
+    for e in entries {
+        let new = match e.get("new") {
+            Some(Bson::Binary(b)) => <[u8; 16]>::try_from(b.bytes.as_slice()).ok(),
+            _ => None,
+        };
+        let (Some(new), Ok(names)) = (new, e.get_array("keyAltNames").cloned()) else {
+            continue;
+        };
+        // Names still on the old key stay there (that run stopped before removing them;
+        // this run moves them again); names on no key go to the replacement.
+        let mut to_add = Vec::new();
+        for n in names {
+            let held = key_vault
+                .find_one(doc! {"keyAltNames": &n})
+                .await
+                .map_err(f)?;
+            if held.is_none() {
+                to_add.push(n);
+            }
+        }
+        if !to_add.is_empty() {
+            key_vault
+                .update_one(
+                    doc! {"_id": uuid_bson(&new)},
+                    doc! {"$addToSet": {"keyAltNames": {"$each": to_add}}},
+                )
+                .await
+                .map_err(|e| format!("moving keyAltNames to {}: {e}", uuid_string(&new)))?;
+        }
+        journal
+            .delete_one(doc! {"_id": e.get("_id").cloned().unwrap_or(Bson::Null)})
+            .await
+            .map_err(f)?;
+    }
+    Ok(())
+}
+
+/// Moves the names of `old_doc` (as read from the vault) to `new`. Returns the names
+/// moved; none when the old key has none or changed since it was read (left for a
+/// rerun).
+pub async fn move_one(
+    key_vault: &Collection<RawDocumentBuf>,
+    journal: &Collection<Document>,
+    old_doc: &RawDocumentBuf,
+    new: &[u8; 16],
+) -> Result<Vec<String>, String> {
+    let names = of(old_doc);
+    let Some(old) = id_of(old_doc) else {
+        return Ok(Vec::new());
+    };
+    if names.is_empty() {
+        return Ok(names);
+    }
+    let entry = doc! {"_id": uuid_bson(&old), "old": uuid_bson(&old), "new": uuid_bson(new), "keyAltNames": names.clone()};
+    match journal.insert_one(entry).await {
+        Ok(_) => {}
+        Err(e) if keys::is_duplicate(&e) => {}
+        Err(e) => return Err(format!("writing {JOURNAL}: {e}")),
+    }
+    // Every name moves, so the field goes: an empty array would collide in the unique
+    // keyAltNames index with other name-less keys (MongoDB indexes [] as one value).
+    let cas = doc! {
+        "_id": uuid_bson(&old),
+        "keyMaterial": field(old_doc, "keyMaterial")?,
+        "keyAltNames": names.clone(),
+    };
+    let pulled = key_vault
+        .update_one(cas, doc! {"$unset": {"keyAltNames": ""}})
+        .await
+        .map_err(|e| format!("moving keyAltNames off {}: {e}", uuid_string(&old)))?;
+    if pulled.matched_count == 0 {
+        // Another worker moved them first (or the key changed meanwhile). The journal
+        // entry stays: the worker that moved them clears it, or, had it died between the
+        // two writes, the next run's replay finishes its move.
+        return Ok(Vec::new());
+    }
+    key_vault
+        .update_one(
+            doc! {"_id": uuid_bson(new)},
+            doc! {"$addToSet": {"keyAltNames": {"$each": names.clone()}}},
+        )
+        .await
+        .map_err(|e| format!("moving keyAltNames to {}: {e}", uuid_string(new)))?;
+    journal
+        .delete_one(doc! {"_id": uuid_bson(&old)})
+        .await
+        .map_err(f)?;
+    Ok(names)
+}

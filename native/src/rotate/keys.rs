@@ -1,0 +1,382 @@
+//! The keys of a rotation: which DEKs are old, and their replacements.
+//!
+//! Old keys: `[rewrap] filter` (default: every key not under the target) minus
+//! replacement keys ([`keyshift_core::rotate::ids::is_replacement`]). Each old key's
+//! replacement has a deterministic `_id` ([`replacement_id`]); when it is not in the
+//! vault yet, a new DEK is made under the target master key (a libmongocrypt data key
+//! context), given that `_id`, proven (a probe encrypted with it decrypts, through the
+//! target provider alone), appended to the created-keys backup (fsynced), then inserted.
+//! Two workers racing to insert the same replacement collide on `_id` (E11000): the
+//! loser takes the winner's key, after checking it is under the target.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use bson::spec::BinarySubtype;
+use bson::{Binary, Bson, Document, RawBsonRef, RawDocumentBuf, doc};
+use futures_util::{StreamExt, TryStreamExt, stream};
+use keyshift_core::rotate::ids::{is_replacement, replacement_id, uuid_string};
+use mongocrypt::Crypt;
+use mongodb::Collection;
+
+use crate::crypt;
+use crate::ctx_runner::{self, Keys};
+use crate::kms_io::KmsIo;
+use crate::rewrap::{backup, master_key_of, prove, target};
+
+/// An old key and its replacement.
+#[derive(Debug, Clone)]
+pub struct Pair {
+    /// The old DEK's id.
+    pub old: [u8; 16],
+    /// The replacement's id.
+    pub new: [u8; 16],
+    /// Whether this run made the replacement (in a dry run: would make it).
+    pub created: bool,
+    /// The replacement's key document (in a dry run, only in memory).
+    pub new_doc: RawDocumentBuf,
+}
+
+/// A key document's `_id` as 16 bytes, when it is a UUID-sized binary.
+pub fn id_of(doc: &RawDocumentBuf) -> Option<[u8; 16]> {
+    match doc.get("_id") {
+        Ok(Some(RawBsonRef::Binary(b))) => <[u8; 16]>::try_from(b.bytes).ok(),
+        _ => None,
+    }
+}
+
+/// A UUID `_id` as BSON (binary subtype 4).
+pub fn uuid_bson(id: &[u8; 16]) -> Bson {
+    Bson::Binary(Binary {
+        subtype: BinarySubtype::Uuid,
+        bytes: id.to_vec(),
+    })
+}
+
+/// The keys in scope: `filter` (or, when `explicit_filter` is false, every key not
+/// under `target`), minus replacement keys, in `_id` order.
+pub async fn select_old(
+    key_vault: &Collection<RawDocumentBuf>,
+    filter: &Document,
+    explicit_filter: bool,
+    target_mk: &Document,
+) -> Result<Vec<RawDocumentBuf>, String> {
+    let mut cursor = key_vault
+        .find(filter.clone())
+        .sort(doc! {"_id": 1})
+        .await
+        .map_err(|e| format!("reading the key vault: {e}"))?;
+    let mut out = Vec::new();
+    while let Some(key) = cursor
+        .try_next()
+        .await
+        .map_err(|e| format!("reading the key vault: {e}"))?
+    {
+        let Some(id) = id_of(&key) else { continue };
+        if is_replacement(&id) {
+            continue;
+        }
+        if !explicit_filter
+            && master_key_of(&key).is_some_and(|mk| target::is_under(&mk, target_mk))
+        {
+            continue;
+        }
+        out.push(key);
+    }
+    Ok(out)
+}
+
+/// Writes `keys` to `dir/<name>.jsonl` in rewrap's backup format (fsynced, 0600).
+pub fn write_backup(
+    dir: &std::path::Path,
+    name: &str,
+    header: &backup::Header,
+    keys: &[RawDocumentBuf],
+) -> Result<PathBuf, String> {
+    let mut w = BackupFile::create(dir, name, header)?;
+    for k in keys {
+        w.push(k)?;
+    }
+    w.finish()
+}
+
+/// A backup file named `<name>.jsonl` (rewrap's writer names its own files; this
+/// renames the fresh file at once, before anything is in it, and syncs the directory).
+pub struct BackupFile {
+    writer: backup::BackupWriter,
+    path: PathBuf,
+}
+
+impl BackupFile {
+    /// Creates `dir/<name>.jsonl` (never overwriting) with rewrap's header.
+    pub fn create(
+        dir: &std::path::Path,
+        name: &str,
+        header: &backup::Header,
+    ) -> Result<Self, String> {
+        let path = dir.join(format!("{name}.jsonl"));
+        if path.exists() {
+            return Err(format!("backup {} already exists", path.display()));
+        }
+        let writer = backup::BackupWriter::create(dir, header)?;
+        let made = dir.join(format!("keyshift-backup-{}.jsonl", header.run_id));
+        std::fs::rename(&made, &path).map_err(|e| format!("backup {}: {e}", path.display()))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| format!("backup {}: {e}", dir.display()))?;
+        Ok(BackupFile { writer, path })
+    }
+
+    /// Appends one key document.
+    pub fn push(&mut self, key: &RawDocumentBuf) -> Result<(), String> {
+        self.writer.push(key)
+    }
+
+    /// Makes everything so far durable.
+    pub fn checkpoint(self) -> Result<Self, String> {
+        let BackupFile { writer, path } = self;
+        Ok(BackupFile {
+            writer: writer.checkpoint()?,
+            path,
+        })
+    }
+
+    /// Flushes and fsyncs the file and its directory.
+    pub fn finish(self) -> Result<PathBuf, String> {
+        self.writer.finish()?;
+        Ok(self.path)
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+/// libmongocrypt kmsProviders holding only the target's provider.
+pub fn target_only(providers: &Document, target_mk: &Document) -> Result<Document, String> {
+    let name = target_mk
+        .get_str("provider")
+        .map_err(|_| "the target master key names no provider".to_string())?;
+    let creds = providers.get(name).cloned().ok_or_else(|| {
+        format!("the target provider {name:?} is not among the configured kmsProviders")
+    })?;
+    Ok(doc! { name: creds })
+}
+
+/// Makes a new DEK under the target with `_id` = `id` (not inserted).
+async fn make_key(
+    maker: &Crypt,
+    target_mk: &Document,
+    id: &[u8; 16],
+    kms: &KmsIo,
+) -> Result<RawDocumentBuf, String> {
+    let ctx = maker
+        .ctx_builder()
+        .key_encryption_key(target_mk)
+        .and_then(|b| b.build_datakey())
+        .map_err(|e| format!("starting a data key: {e}"))?;
+    let made = ctx_runner::run(ctx, Keys::Given(&[]), kms)
+        .await
+        .map_err(|e| format!("making a data key under the target: {e}"))?;
+    let made = Document::try_from(made.as_ref()).map_err(|e| e.to_string())?;
+    let mut doc = doc! {"_id": uuid_bson(id)};
+    for (k, v) in made {
+        if k != "_id" {
+            doc.insert(k, v);
+        }
+    }
+    RawDocumentBuf::try_from(&doc).map_err(|e| e.to_string())
+}
+
+/// What [`ensure`] needs.
+pub struct Ensure<'a> {
+    /// The key vault.
+    pub key_vault: &'a Collection<RawDocumentBuf>,
+    /// Every configured provider (libmongocrypt form).
+    pub providers: &'a Document,
+    /// The target master key.
+    pub target_mk: &'a Document,
+    /// KMS transport.
+    pub kms: &'a KmsIo,
+    /// Keys made per durable step (backup checkpoint, then inserts).
+    pub batch_size: usize,
+    /// Make and prove, but insert nothing and write no backup.
+    pub dry_run: bool,
+}
+
+/// Finds or makes the replacement of every old key, in `old`'s order. New ones are
+/// appended to `created` (fsynced) before they are inserted.
+pub async fn ensure(
+    e: &Ensure<'_>,
+    old: &[RawDocumentBuf],
+    mut created: Option<BackupFile>,
+) -> Result<(Vec<Pair>, Option<PathBuf>), String> {
+    let only_target = target_only(e.providers, e.target_mk)?;
+    let maker = crypt::build(&only_target).map_err(|err| format!("libmongocrypt: {err}"))?;
+    let prover = crypt::build(&only_target).map_err(|err| format!("libmongocrypt: {err}"))?;
+    let mut pairs = Vec::with_capacity(old.len());
+    let mut any_created = false;
+    for chunk in old.chunks(e.batch_size.max(1)) {
+        let ids: Vec<[u8; 16]> = chunk.iter().filter_map(id_of).collect();
+        let news: Vec<[u8; 16]> = ids.iter().map(replacement_id).collect();
+        let mut existing = find_keys(e.key_vault, &news).await?;
+        // Make and prove the missing ones, concurrently.
+        let missing: Vec<[u8; 16]> = news
+            .iter()
+            .filter(|n| !existing.contains_key(*n))
+            .copied()
+            .collect();
+        let made: Vec<([u8; 16], RawDocumentBuf)> = stream::iter(missing)
+            .map(|id| {
+                let (maker, prover) = (&maker, &prover);
+                async move {
+                    let doc = make_key(maker, e.target_mk, &id, e.kms).await?;
+                    prove::readable(prover, &doc, e.kms).await.map_err(|err| {
+                        format!(
+                            "the new key {} could not be proven: {err}",
+                            uuid_string(&id)
+                        )
+                    })?;
+                    Ok::<_, String>((id, doc))
+                }
+            })
+            .buffer_unordered(e.kms.concurrency.max(1))
+            .try_collect()
+            .await?;
+        let mut made_here: HashMap<[u8; 16], RawDocumentBuf> = HashMap::new();
+        if !made.is_empty() && !e.dry_run {
+            let mut w = created.take().ok_or("no created-keys backup")?;
+            for (_, doc) in &made {
+                w.push(doc)?;
+            }
+            created = Some(w.checkpoint()?);
+            any_created = true;
+        }
+        for (id, doc) in made {
+            if e.dry_run {
+                made_here.insert(id, doc);
+                continue;
+            }
+            match insert_key(e.key_vault, &doc).await? {
+                true => {
+                    made_here.insert(id, doc);
+                }
+                false => {
+                    // Someone else inserted it first: theirs, if it is under the target.
+                    let theirs = find_keys(e.key_vault, &[id]).await?;
+                    let doc = theirs.get(&id).cloned().ok_or_else(|| {
+                        format!("replacement {} vanished after a race", uuid_string(&id))
+                    })?;
+                    existing.insert(id, doc);
+                }
+            }
+        }
+        for (old_id, new_id) in ids.iter().zip(&news) {
+            let (doc, was_created) = match made_here.remove(new_id) {
+                Some(d) => (d, true),
+                None => (
+                    existing
+                        .remove(new_id)
+                        .ok_or_else(|| format!("no replacement for {}", uuid_string(old_id)))?,
+                    false,
+                ),
+            };
+            if !was_created {
+                let under =
+                    master_key_of(&doc).is_some_and(|mk| target::is_under(&mk, e.target_mk));
+                if !under {
+                    return Err(format!(
+                        "the replacement {} of {} in the key vault is not under the target \
+                         master key; someone made it otherwise: inspect it before rotating",
+                        uuid_string(new_id),
+                        uuid_string(old_id)
+                    ));
+                }
+            }
+            pairs.push(Pair {
+                old: *old_id,
+                new: *new_id,
+                created: was_created,
+                new_doc: doc,
+            });
+        }
+    }
+    let path = match created {
+        Some(w) if any_created => Some(w.finish()?),
+        Some(w) => {
+            let p = w.finish()?;
+            let _ = std::fs::remove_file(&p);
+            None
+        }
+        None => None,
+    };
+    Ok((pairs, path))
+}
+
+/// The key documents with these ids that are in the vault.
+pub async fn find_keys(
+    key_vault: &Collection<RawDocumentBuf>,
+    ids: &[[u8; 16]],
+) -> Result<HashMap<[u8; 16], RawDocumentBuf>, String> {
+    let mut out = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let list: Vec<Bson> = ids.iter().map(uuid_bson).collect();
+    let mut cursor = key_vault
+        .find(doc! {"_id": {"$in": list}})
+        .await
+        .map_err(|e| format!("reading the key vault: {e}"))?;
+    while let Some(k) = cursor
+        .try_next()
+        .await
+        .map_err(|e| format!("reading the key vault: {e}"))?
+    {
+        if let Some(id) = id_of(&k) {
+            out.insert(id, k);
+        }
+    }
+    Ok(out)
+}
+
+/// Inserts a key; false when its `_id` is taken (E11000).
+async fn insert_key(
+    key_vault: &Collection<RawDocumentBuf>,
+    doc: &RawDocumentBuf,
+) -> Result<bool, String> {
+    let mut attempt = 1;
+    loop {
+        match key_vault.insert_one(doc.clone()).await {
+            Ok(_) => return Ok(true),
+            Err(err) if is_duplicate(&err) => return Ok(false),
+            Err(err) if attempt < 3 && is_connection_error(&err) => {
+                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+                attempt += 1;
+            }
+            Err(err) => return Err(format!("inserting a new key: {err}")),
+        }
+    }
+}
+
+/// E11000.
+pub fn is_duplicate(e: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    match e.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == 11000,
+        ErrorKind::InsertMany(m) => m
+            .write_errors
+            .as_ref()
+            .is_some_and(|v| v.iter().any(|w| w.code == 11000)),
+        ErrorKind::Command(c) => c.code == 11000,
+        _ => e.to_string().contains("E11000"),
+    }
+}
+
+/// A dropped or reset connection (worth another attempt of an idempotent write).
+pub fn is_connection_error(e: &mongodb::error::Error) -> bool {
+    matches!(
+        e.kind.as_ref(),
+        mongodb::error::ErrorKind::Io(_) | mongodb::error::ErrorKind::ConnectionPoolCleared { .. }
+    )
+}

@@ -1,0 +1,357 @@
+//! Rotate: replace DEKs and re-encrypt every field under them (the exposed-key path).
+//! Rewrap keeps the DEKs; rotate is for when whoever held the old master key may hold
+//! the DEKs too (docs/rotate.md).
+//!
+//! In order ([`run`]):
+//! 1. Old keys ([`keys::select_old`]): `[rewrap] filter` (default: not under the
+//!    target) minus replacements. Backed up (`rotate-<run>.jsonl`, rewrap's format,
+//!    fsynced, 0600) before any write.
+//! 2. Replacements ([`keys::ensure`]): deterministic `_id`s, made under the target,
+//!    proven through the target alone, backed up (`rotate-<run>-created.jsonl`), then
+//!    inserted; a lost insert race takes the winner's key.
+//! 3. Validators ([`validators`]): each collection's `$jsonSchema` key ids old → new
+//!    (collMod only when it changed). Queryable Encryption collections are refused
+//!    before anything is written. Then the old keys' keyAltNames move to the
+//!    replacements ([`alt_names`]), so applications that choose keys by name or by
+//!    schema switch to the new keys at once.
+//! 4. Values ([`collection`]): each collection in `_id` order (within this worker's
+//!    [`partition`]), in batches; every value under an old key decrypted and encrypted
+//!    again under its replacement with the same algorithm ([`reencrypt`]), written back
+//!    compare-and-swap ([`scan`]). Values already under a replacement are skipped, so
+//!    reruns converge and overlapping workers are harmless.
+//! 5. The rewritten schemaMap, for applications.
+//!
+//! `dry_run` does everything but write: keys are made and proven in memory, values
+//! decrypted and re-encrypted, no backup, insert, collMod or update.
+//!
+//! [`retire`] deletes old keys once nothing needs them.
+
+pub mod alt_names;
+pub mod collection;
+pub mod keys;
+pub mod partition;
+pub mod reencrypt;
+pub mod retire;
+pub mod scan;
+pub mod validators;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bson::{Document, RawDocumentBuf};
+use keyshift_core::rotate::partition::Partition;
+use mongodb::{Client, Collection};
+
+use crate::kms_io::KmsIo;
+use crate::rewrap::backup;
+use crate::secret::SecretDoc;
+
+/// Everything a rotation needs, resolved.
+pub struct Job {
+    /// A client for the deployment (the key vault's).
+    pub client: Client,
+    /// The key vault collection.
+    pub key_vault: Collection<RawDocumentBuf>,
+    /// `db.coll` of the key vault.
+    pub key_vault_ns: String,
+    /// libmongocrypt kmsProviders: the old keys' providers and the target.
+    pub kms_providers: SecretDoc,
+    /// The target master key (with `provider`).
+    pub target: Document,
+    /// `[rewrap] filter`.
+    pub filter: Document,
+    /// Whether the filter was configured (else: every key not under the target).
+    pub explicit_filter: bool,
+    /// The collections to scan.
+    pub namespaces: Vec<String>,
+    /// This worker's share of each collection.
+    pub partition: Partition,
+    /// Documents (and new keys) per batch.
+    pub batch_size: usize,
+    /// KMS transport; its concurrency bounds KMS work in flight.
+    pub kms: KmsIo,
+    /// Where backups go.
+    pub backup_dir: PathBuf,
+    /// This run's id (names the backups).
+    pub run_id: String,
+    /// Do everything but write.
+    pub dry_run: bool,
+}
+
+/// One old key and its replacement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyReport {
+    /// Old DEK id.
+    pub old: [u8; 16],
+    /// Replacement id.
+    pub new: [u8; 16],
+    /// Made by this run (dry run: would be).
+    pub created: bool,
+}
+
+/// What happened in one collection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CollectionReport {
+    /// `db.coll`.
+    pub namespace: String,
+    /// Documents read.
+    pub scanned: u64,
+    /// Values re-encrypted and written (dry run: that would be).
+    pub reencrypted: u64,
+    /// Values already under a replacement.
+    pub already_replaced: u64,
+    /// Documents whose compare-and-swap missed (re-read and retried).
+    pub changed_meanwhile: u64,
+    /// The validator was (dry run: would be) rewritten.
+    pub validator_updated: bool,
+    /// Values that could not be re-encrypted or written (see `errors`).
+    pub failed: u64,
+    /// The first few reasons (no secret: paths, ids, libmongocrypt messages).
+    pub errors: Vec<String>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// A dry run.
+    pub dry_run: bool,
+    /// This worker's partition, when split.
+    pub partition: Option<Partition>,
+    /// Every old key with its replacement.
+    pub keys: Vec<KeyReport>,
+    /// Per collection.
+    pub collections: Vec<CollectionReport>,
+    /// namespace → rewritten `$jsonSchema` (canonical extended JSON).
+    pub schema_map: serde_json::Map<String, serde_json::Value>,
+    /// JSON-pointer keyIds left as they are: (namespace, pointer).
+    pub pointers: Vec<(String, String)>,
+    /// The old keys' backup.
+    pub backup: Option<PathBuf>,
+    /// The created keys' backup.
+    pub created_backup: Option<PathBuf>,
+    /// keyAltNames moved from old keys to their replacements by this run.
+    pub alt_names_moved: u64,
+}
+
+/// Why a run stopped.
+#[derive(Debug)]
+pub enum RotateError {
+    /// Failed; what was written is proven and backed up (exit 1).
+    Failed(String),
+    /// Refused: Queryable Encryption in scope, or a bad setting (exit 2).
+    Refused(String),
+}
+
+impl std::fmt::Display for RotateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RotateError::Failed(m) | RotateError::Refused(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for RotateError {}
+
+/// Progress events.
+#[derive(Debug, Clone)]
+pub enum Progress<'a> {
+    /// Old keys selected (and backed up).
+    OldKeys(u64),
+    /// Replacements found or made.
+    Replacements {
+        /// How many exist now.
+        total: u64,
+        /// How many this run made.
+        created: u64,
+    },
+    /// A collection's scan starts.
+    Collection(&'a str),
+    /// Documents read so far in a collection.
+    Scanned(&'a str, u64),
+}
+
+fn failed(e: impl std::fmt::Display) -> RotateError {
+    RotateError::Failed(e.to_string())
+}
+
+/// Runs a rotation.
+pub async fn run(
+    job: &Job,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<Report, RotateError> {
+    let mut report = Report {
+        dry_run: job.dry_run,
+        partition: (!job.partition.is_whole()).then_some(job.partition),
+        ..Report::default()
+    };
+    // Refuse Queryable Encryption before anything is written.
+    let mut infos = Vec::new();
+    for ns in &job.namespaces {
+        let info = validators::inspect(&job.client, ns).await.map_err(failed)?;
+        if info.queryable {
+            return Err(RotateError::Refused(format!(
+                "{ns} is a Queryable Encryption collection (encryptedFields): rotate \
+                 re-encrypts only CSFLE values. Leave it out of [rotate] collections; its \
+                 keys can still be moved with `keyshift rewrap`"
+            )));
+        }
+        infos.push(info);
+    }
+
+    // 1. Old keys, backed up.
+    let old_docs = keys::select_old(
+        &job.key_vault,
+        &job.filter,
+        job.explicit_filter,
+        &job.target,
+    )
+    .await
+    .map_err(failed)?;
+    progress(Progress::OldKeys(old_docs.len() as u64));
+    let header = backup::Header {
+        key_vault: job.key_vault_ns.clone(),
+        target: job.target.clone(),
+        run_id: job.run_id.clone(),
+    };
+    if !job.dry_run && !old_docs.is_empty() {
+        let path = keys::write_backup(
+            &job.backup_dir,
+            &format!("rotate-{}", job.run_id),
+            &header,
+            &old_docs,
+        )
+        .map_err(failed)?;
+        report.backup = Some(path);
+    }
+
+    // 2. Replacements.
+    let created_file = if job.dry_run || old_docs.is_empty() {
+        None
+    } else {
+        let created_header = backup::Header {
+            run_id: format!("{}-created", job.run_id),
+            ..header.clone()
+        };
+        Some(
+            keys::BackupFile::create(
+                &job.backup_dir,
+                &format!("rotate-{}-created", job.run_id),
+                &created_header,
+            )
+            .map_err(failed)?,
+        )
+    };
+    let ensure = keys::Ensure {
+        key_vault: &job.key_vault,
+        providers: job.kms_providers.expose(),
+        target_mk: &job.target,
+        kms: &job.kms,
+        batch_size: job.batch_size,
+        dry_run: job.dry_run,
+    };
+    let (pairs, created_path) = keys::ensure(&ensure, &old_docs, created_file)
+        .await
+        .map_err(failed)?;
+    report.created_backup = created_path;
+    progress(Progress::Replacements {
+        total: pairs.len() as u64,
+        created: pairs.iter().filter(|p| p.created).count() as u64,
+    });
+    let old: Arc<HashSet<[u8; 16]>> = Arc::new(pairs.iter().map(|p| p.old).collect());
+    let mut key_docs: HashMap<[u8; 16], RawDocumentBuf> = HashMap::new();
+    for d in old_docs {
+        if let Some(id) = keys::id_of(&d) {
+            key_docs.insert(id, d);
+        }
+    }
+    for p in &pairs {
+        key_docs.insert(p.new, p.new_doc.clone());
+        report.keys.push(KeyReport {
+            old: p.old,
+            new: p.new,
+            created: p.created,
+        });
+    }
+    drop(pairs);
+
+    // 3. Validators, and the schemaMap.
+    let is_old = |id: &[u8; 16]| old.contains(id);
+    let mut validator_updated = Vec::new();
+    for (ns, info) in job.namespaces.iter().zip(&infos) {
+        let Some(r) = validators::rewrite(info, &is_old) else {
+            validator_updated.push(false);
+            continue;
+        };
+        if r.changed && !job.dry_run {
+            validators::update(&job.client, ns, info, &r.schema)
+                .await
+                .map_err(failed)?;
+        }
+        validator_updated.push(r.changed);
+        for p in &r.pointers {
+            report.pointers.push((ns.clone(), p.clone()));
+        }
+        report.schema_map.insert(ns.clone(), r.schema);
+    }
+
+    // 3b. keyAltNames follow the keys (see alt_names for why now, not at the end).
+    let kv_db = job
+        .key_vault_ns
+        .split_once('.')
+        .map_or(job.key_vault_ns.as_str(), |(d, _)| d);
+    if !job.dry_run {
+        let journal = job.client.database(kv_db).collection(alt_names::JOURNAL);
+        alt_names::replay(&job.key_vault, &journal)
+            .await
+            .map_err(failed)?;
+        for k in &report.keys {
+            if let Some(old_doc) = key_docs.get(&k.old) {
+                let moved = alt_names::move_one(&job.key_vault, &journal, old_doc, &k.new)
+                    .await
+                    .map_err(failed)?;
+                report.alt_names_moved += moved.len() as u64;
+            }
+        }
+    }
+
+    // 4. Values.
+    let reenc = Arc::new(
+        reencrypt::Reencryptor::new(job.kms_providers.expose(), job.kms.clone(), key_docs)
+            .map_err(failed)?,
+    );
+    for ((ns, info), updated) in job.namespaces.iter().zip(&infos).zip(validator_updated) {
+        progress(Progress::Collection(ns));
+        let mut c = CollectionReport {
+            namespace: ns.clone(),
+            validator_updated: updated,
+            ..CollectionReport::default()
+        };
+        if info.exists {
+            let filter = partition::filter(&job.client, kv_db, ns, job.partition)
+                .await
+                .map_err(failed)?;
+            if let Some(filter) = filter {
+                let (db, name) = ns.split_once('.').unwrap_or((ns, ""));
+                let database = job.client.database(db);
+                let scanner = collection::Scanner {
+                    coll: database.collection(name),
+                    db: database,
+                    name: name.to_string(),
+                    ns: ns.clone(),
+                    old: Arc::clone(&old),
+                    reenc: Arc::clone(&reenc),
+                    dry_run: job.dry_run,
+                };
+                let each = |ns: &str, n: u64| progress(Progress::Scanned(ns, n));
+                let done = scanner.run(filter, job.batch_size, &each).await?;
+                c = CollectionReport {
+                    validator_updated: updated,
+                    ..done
+                };
+            }
+        }
+        report.collections.push(c);
+    }
+    Ok(report)
+}

@@ -1,0 +1,313 @@
+//! Retire: delete the old DEKs a rotation replaced, once nothing needs them.
+//!
+//! In order ([`run`]):
+//! 1. Old keys: the keys in scope (as for rotate) whose replacement is in the vault.
+//! 2. Every replacement is under the target and unwraps through the target provider
+//!    alone; otherwise nothing is touched.
+//! 3. Back up the old key documents (`retire-<run>.jsonl`, fsynced, 0600).
+//! 4. Move any keyAltNames still on old keys to the replacements ([`alt_names`]; rotate
+//!    normally did it already).
+//! 5. Verify: no validator in scope names an old key and a full scan of the collections
+//!    finds no value under one. Otherwise no key is deleted and the counts per
+//!    collection are returned (rerun rotate, then retire).
+//! 6. Delete each old key (compare-and-swap: `_id` and `keyMaterial`).
+//! 7. Re-scan: a value under a deleted key (written meanwhile) gets its key restored
+//!    from the backup (without the keyAltNames, which stay on the replacement) and is
+//!    reported: nothing is ever made unreadable.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+
+use bson::{Document, RawDocumentBuf, doc};
+use futures_util::{StreamExt, TryStreamExt, stream};
+use keyshift_core::rotate::ciphertext::parse_header;
+use keyshift_core::rotate::ids::{replacement_id, uuid_string};
+use mongodb::{Client, Collection};
+
+use super::alt_names;
+use super::keys::{self, id_of, uuid_bson};
+use super::scan::encrypted_values;
+use super::validators;
+use crate::crypt;
+use crate::kms_io::KmsIo;
+use crate::rewrap::{backup, master_key_of, prove, target};
+use crate::secret::SecretDoc;
+
+/// What retire needs.
+pub struct Job {
+    /// A client for the deployment.
+    pub client: Client,
+    /// The key vault.
+    pub key_vault: Collection<RawDocumentBuf>,
+    /// `db.coll` of the key vault.
+    pub key_vault_ns: String,
+    /// Every configured provider (libmongocrypt form).
+    pub kms_providers: SecretDoc,
+    /// The target master key.
+    pub target: Document,
+    /// `[rewrap] filter`.
+    pub filter: Document,
+    /// Whether the filter was configured.
+    pub explicit_filter: bool,
+    /// Collections to verify.
+    pub namespaces: Vec<String>,
+    /// Documents per read batch.
+    pub batch_size: usize,
+    /// KMS transport.
+    pub kms: KmsIo,
+    /// Where the backup goes.
+    pub backup_dir: PathBuf,
+    /// Names the backup.
+    pub run_id: String,
+}
+
+/// One retired key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retired {
+    /// The deleted DEK.
+    pub old: [u8; 16],
+    /// Its replacement.
+    pub new: [u8; 16],
+    /// Names moved to the replacement.
+    pub key_alt_names: Vec<String>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Keys deleted.
+    pub retired: Vec<Retired>,
+    /// References to old keys left, per namespace (values; a validator naming an old
+    /// key counts one per key). Non-empty: nothing was retired (or keys were restored).
+    pub remaining: BTreeMap<String, u64>,
+    /// The backup of the retired keys.
+    pub backup: Option<PathBuf>,
+    /// Keys restored because a value under them appeared meanwhile.
+    pub restored: Vec<[u8; 16]>,
+    /// Replacements that failed verification (id, why).
+    pub unproven: Vec<(String, String)>,
+}
+
+fn f(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// Values under each of `old` per collection (a full scan).
+async fn count_references(
+    client: &Client,
+    namespaces: &[String],
+    old: &HashSet<[u8; 16]>,
+    batch_size: usize,
+) -> Result<BTreeMap<String, (u64, HashSet<[u8; 16]>)>, String> {
+    let mut out = BTreeMap::new();
+    for ns in namespaces {
+        let Some((db, name)) = ns.split_once('.') else {
+            continue;
+        };
+        let coll: Collection<RawDocumentBuf> = client.database(db).collection(name);
+        let mut cursor = coll
+            .find(doc! {})
+            .batch_size(batch_size.min(u32::MAX as usize) as u32)
+            .await
+            .map_err(|e| format!("reading {ns}: {e}"))?;
+        let (mut n, mut keys) = (0u64, HashSet::new());
+        while let Some(d) = cursor
+            .try_next()
+            .await
+            .map_err(|e| format!("reading {ns}: {e}"))?
+        {
+            for v in encrypted_values(&d).map_err(|e| format!("{ns}: {e}"))? {
+                if let Ok(h) = parse_header(&v.bytes)
+                    && let Some(id) = h.key_id
+                    && old.contains(&id)
+                {
+                    n += 1;
+                    keys.insert(id);
+                }
+            }
+        }
+        if n > 0 {
+            out.insert(ns.clone(), (n, keys));
+        }
+    }
+    Ok(out)
+}
+
+/// Runs retire.
+pub async fn run(job: &Job) -> Result<Report, String> {
+    let mut report = Report::default();
+    let kv_db = job
+        .key_vault_ns
+        .split_once('.')
+        .map_or(job.key_vault_ns.as_str(), |(d, _)| d);
+    let journal: Collection<Document> = job.client.database(kv_db).collection(alt_names::JOURNAL);
+    alt_names::replay(&job.key_vault, &journal).await?;
+
+    // 1. Old keys whose replacement exists.
+    let candidates = keys::select_old(
+        &job.key_vault,
+        &job.filter,
+        job.explicit_filter,
+        &job.target,
+    )
+    .await?;
+    let wanted: Vec<[u8; 16]> = candidates
+        .iter()
+        .filter_map(id_of)
+        .map(|id| replacement_id(&id))
+        .collect();
+    let mut replacements = HashMap::new();
+    for chunk in wanted.chunks(1000) {
+        replacements.extend(keys::find_keys(&job.key_vault, chunk).await?);
+    }
+    let olds: Vec<(RawDocumentBuf, RawDocumentBuf)> = candidates
+        .into_iter()
+        .filter_map(|d| {
+            let new = replacements.remove(&replacement_id(&id_of(&d)?))?;
+            Some((d, new))
+        })
+        .collect();
+    if olds.is_empty() {
+        return Ok(report);
+    }
+    let old_ids: HashSet<[u8; 16]> = olds.iter().filter_map(|(d, _)| id_of(d)).collect();
+
+    // 2. Verify: replacements under the target and readable through it alone.
+    let only_target = keys::target_only(job.kms_providers.expose(), &job.target)?;
+    let prover = crypt::build(&only_target).map_err(|e| format!("libmongocrypt: {e}"))?;
+    let unproven: Vec<(String, String)> = stream::iter(olds.iter())
+        .map(|(_, new)| {
+            let prover = &prover;
+            async move {
+                let id = uuid_string(&id_of(new).unwrap_or_default());
+                if !master_key_of(new).is_some_and(|mk| target::is_under(&mk, &job.target)) {
+                    return Some((id, "not under the target master key".to_string()));
+                }
+                prove::readable(prover, new, &job.kms)
+                    .await
+                    .err()
+                    .map(|e| (id, e.to_string()))
+            }
+        })
+        .buffer_unordered(job.kms.concurrency.max(1))
+        .filter_map(|x| async move { x })
+        .collect()
+        .await;
+    if !unproven.is_empty() {
+        report.unproven = unproven;
+        return Ok(report);
+    }
+    // 3. Backup, before the first change to any old key (names moved or key deleted).
+    let header = backup::Header {
+        key_vault: job.key_vault_ns.clone(),
+        target: job.target.clone(),
+        run_id: job.run_id.clone(),
+    };
+    let old_docs: Vec<RawDocumentBuf> = olds.iter().map(|(d, _)| d.clone()).collect();
+    let back_up = |report: &mut Report| -> Result<(), String> {
+        if report.backup.is_none() {
+            report.backup = Some(keys::write_backup(
+                &job.backup_dir,
+                &format!("retire-{}", job.run_id),
+                &header,
+                &old_docs,
+            )?);
+        }
+        Ok(())
+    };
+    if olds.iter().any(|(d, _)| !alt_names::of(d).is_empty()) {
+        back_up(&mut report)?;
+    }
+
+    // 4. keyAltNames still on old keys go to the replacements first, so applications
+    // that pick keys by name stop writing under the old keys before the final check.
+    let mut moved: HashMap<[u8; 16], Vec<String>> = HashMap::new();
+    for (old_doc, new_doc) in &olds {
+        let (Some(old), Some(new)) = (id_of(old_doc), id_of(new_doc)) else {
+            continue;
+        };
+        let names = alt_names::move_one(&job.key_vault, &journal, old_doc, &new).await?;
+        moved.insert(old, names);
+    }
+
+    // 5. Nothing may still need an old key.
+    let is_old = |id: &[u8; 16]| old_ids.contains(id);
+    for ns in &job.namespaces {
+        let info = validators::inspect(&job.client, ns).await?;
+        let named = validators::old_ids_named(&info, &is_old);
+        if !named.is_empty() {
+            *report.remaining.entry(ns.clone()).or_default() += named.len() as u64;
+        }
+    }
+    for (ns, (n, _)) in
+        count_references(&job.client, &job.namespaces, &old_ids, job.batch_size).await?
+    {
+        *report.remaining.entry(ns).or_default() += n;
+    }
+    if !report.remaining.is_empty() {
+        return Ok(report);
+    }
+
+    back_up(&mut report)?;
+
+    // 6. Delete, compare-and-swap (the names are gone from the old key by now, so the
+    // match is on `_id` and `keyMaterial`).
+    let mut deleted: HashMap<[u8; 16], RawDocumentBuf> = HashMap::new();
+    for (old_doc, new_doc) in &olds {
+        let (Some(old), Some(new)) = (id_of(old_doc), id_of(new_doc)) else {
+            continue;
+        };
+        let key_material = Document::try_from(old_doc.as_ref())
+            .map_err(f)?
+            .get("keyMaterial")
+            .cloned()
+            .ok_or("key document lacks keyMaterial")?;
+        let gone = job
+            .key_vault
+            .delete_one(doc! {"_id": uuid_bson(&old), "keyMaterial": key_material})
+            .await
+            .map_err(|e| format!("deleting {}: {e}", uuid_string(&old)))?;
+        if gone.deleted_count == 1 {
+            deleted.insert(old, old_doc.clone());
+            report.retired.push(Retired {
+                old,
+                new,
+                key_alt_names: moved.remove(&old).unwrap_or_default(),
+            });
+        }
+    }
+
+    // 7. Re-scan: restore any key a value written meanwhile still needs.
+    let gone: HashSet<[u8; 16]> = deleted.keys().copied().collect();
+    let late = count_references(&job.client, &job.namespaces, &gone, job.batch_size).await?;
+    let mut restore: HashSet<[u8; 16]> = HashSet::new();
+    for (ns, (n, ids)) in late {
+        *report.remaining.entry(ns).or_default() += n;
+        restore.extend(ids);
+    }
+    for id in restore {
+        let Some(doc) = deleted.get(&id) else {
+            continue;
+        };
+        let mut d = Document::try_from(doc.as_ref()).map_err(f)?;
+        d.remove("keyAltNames");
+        let raw = RawDocumentBuf::try_from(&d).map_err(f)?;
+        match job.key_vault.insert_one(raw).await {
+            Ok(_) => {}
+            Err(e) if keys::is_duplicate(&e) => {}
+            Err(e) => {
+                return Err(format!(
+                    "restoring {} from {}: {e}",
+                    uuid_string(&id),
+                    report
+                        .backup
+                        .as_ref()
+                        .map_or(String::new(), |p| p.display().to_string())
+                ));
+            }
+        }
+        report.retired.retain(|r| r.old != id);
+        report.restored.push(id);
+    }
+    Ok(report)
+}
