@@ -22,3 +22,13 @@ down:
 .PHONY: bench
 bench:           ## rewrap benchmark, keyshift vs PyMongo (not part of test; BENCH_ARGS=--quick)
 	bash tests/bench/run.sh
+
+.PHONY: bench-rotate
+bench-rotate:    ## rotate benchmark: keyshift rotate vs a PyMongo re-encryption (not part of test; BENCH_ARGS=--quick)
+	bash tests/setup.sh
+	cargo build --release --locked -p keyshift
+	set -e; export KS_RUN_DIR=$${KS_RUN_DIR:-$${TMPDIR:-/tmp}/keyshift-bench-rotate}; \
+	export KS_ENV_FILE=$$KS_RUN_DIR/env; \
+	trap 'tests/services/down >/dev/null 2>&1 || true' EXIT; \
+	tests/services/up --only mongodb,aws >/dev/null; \
+	.venv/bin/python tests/bench/reencrypt_bench.py $(BENCH_ARGS)
