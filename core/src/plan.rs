@@ -368,22 +368,41 @@ pub fn plan(config: &Config, inventory: Option<&Inventory>) -> Plan {
             ));
         }
     }
-    let rollback = vec![
-        step(
-            "rollback-keys",
-            "Restore the previous wrappings",
-            "Puts back the keyMaterial and masterKey saved before the first write, compare-and-swap, so keys changed since are left alone and reported.",
-            vec![format!(
-                "keyshift rollback --backup {backup_dir}/BACKUP_FILE --yes"
-            )],
-        ),
-        step(
-            "rollback-apps",
-            "Keep (or put back) the transition configuration",
-            "Applications with both providers read keys under either wrapping, so they keep working while you investigate.",
-            vec!["keyshift snippet --lang LANG --stage transition".into()],
-        ),
-    ];
+    let rollback = if mode == Mode::Rotate {
+        vec![
+            step(
+                "rollback-rotate",
+                "Resume rather than undo",
+                "Until retire, nothing is lost: the old DEKs stay in the key vault, every value is readable under its old or its new key by applications on the transition configuration, and a stopped or failed rotate continues where it was when rerun (values already under a new key are skipped).",
+                vec!["keyshift rotate --yes".into()],
+            ),
+            step(
+                "rollback-retire",
+                "Put back a retired key",
+                &format!(
+                    "retire backs up every old key in {backup_dir}/retire-RUN.jsonl before it changes or deletes it, and puts back by itself a key that a value written meanwhile needs. To restore one by hand, insert its document from that file into the key vault (docs/rotate.md, Troubleshooting)."
+                ),
+                vec![],
+            ),
+        ]
+    } else {
+        vec![
+            step(
+                "rollback-keys",
+                "Restore the previous wrappings",
+                "Puts back the keyMaterial and masterKey saved before the first write, compare-and-swap, so keys changed since are left alone and reported.",
+                vec![format!(
+                    "keyshift rollback --backup {backup_dir}/BACKUP_FILE --yes"
+                )],
+            ),
+            step(
+                "rollback-apps",
+                "Keep (or put back) the transition configuration",
+                "Applications with both providers read keys under either wrapping, so they keep working while you investigate.",
+                vec!["keyshift snippet --lang LANG --stage transition".into()],
+            ),
+        ]
+    };
     let moving = inventory.map(|i| i.not_under_target());
     let summary = match (mode, moving) {
         (Mode::Rewrap, Some(n)) => format!(

@@ -147,15 +147,14 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
-    /// Delete the DEKs rotate replaced, after verifying nothing refers to them (exit 3
-    /// otherwise: run rotate again); keyAltNames move to the new keys, backup first.
+    /// Delete the DEKs rotate replaced, after verifying that no collection of the
+    /// deployment (all of them, whatever [rotate] collections says) and no validator
+    /// refers to them (exit 3 otherwise: run rotate again). Backup first; keys that a
+    /// Queryable Encryption collection uses are never deleted.
     Retire {
         #[command(flatten)]
         /// Config and output.
         common: Common,
-        /// Check every collection of the deployment instead of [rotate] collections.
-        #[arg(long)]
-        all_collections: bool,
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,

@@ -47,11 +47,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             )
             .await
         }
-        Command::Retire {
-            common,
-            all_collections,
-            yes,
-        } => commands::retire::run(common, *all_collections, *yes).await,
+        Command::Retire { common, yes } => commands::retire::run(common, *yes).await,
         Command::Rollback {
             common,
             backup,

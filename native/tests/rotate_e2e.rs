@@ -147,7 +147,7 @@ fn alt_names(d: &Document) -> Vec<String> {
 
 /// An application still writing with an old key: PyMongo encrypts a value with `key`
 /// (the local master key) and inserts it as a new customer.
-fn insert_old_key_value(s: &Seeded, key: &[u8; 16], id: &str) {
+fn insert_old_key_value(s: &Seeded, coll: &str, key: &[u8; 16], id: &str) {
     let script = r#"
 import sys, uuid
 from bson.binary import Binary, UuidRepresentation
@@ -168,7 +168,7 @@ client[db].get_collection(coll, codec_options=codec).insert_one({"_id": doc_id, 
         .arg(&s.env["MONGODB_URI"])
         .arg(&s.key_vault_ns)
         .arg(s.dir.join("master-key.bin"))
-        .arg(format!("{}.customers", s.db))
+        .arg(format!("{}.{coll}", s.db))
         .arg(uuid_string(key))
         .arg(id)
         .output()
@@ -339,7 +339,7 @@ async fn rotate_then_retire_leaves_only_new_keys_and_the_oracle_reads_everything
 
     // An application writes with an old key: retire refuses and deletes nothing.
     let victim = *old_ids.iter().next().unwrap();
-    insert_old_key_value(&s, &victim, "late-1");
+    insert_old_key_value(&s, "customers", &victim, "late-1");
     let refused = run_json(&s, &["retire", "--yes", "--json"], 3);
     assert_eq!(refused["command"], "retire");
     assert_eq!(refused["retired"].as_array().unwrap().len(), 0);
@@ -522,5 +522,63 @@ async fn without_collections_rotate_is_a_usage_error() {
         String::from_utf8_lossy(&out.stderr).contains("Queryable Encryption"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retire_checks_every_collection_not_only_those_rotate_covered() {
+    let s = seeded("rot_scope");
+    let old = id16(&s.all_keys().await[0]);
+    run_json(&s, &["rotate", "--yes", "--json"], 0);
+    // A collection [rotate] collections does not list still holds an old-key value.
+    insert_old_key_value(&s, "archive", &old, "archived-1");
+    let refused = run_json(&s, &["retire", "--yes", "--json"], 3);
+    assert_eq!(refused["remaining"][format!("{}.archive", s.db)], 1);
+    assert_eq!(refused["retired"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        s.all_keys().await.len(),
+        40,
+        "retire deleted a key still needed"
+    );
+    // Once that value is rotated too (here: removed), retire goes ahead.
+    client(&s)
+        .await
+        .database(&s.db)
+        .collection::<Document>("archive")
+        .delete_one(doc! {"_id": "archived-1"})
+        .await
+        .unwrap();
+    let done = run_json(&s, &["retire", "--yes", "--json"], 0);
+    assert_eq!(done["retired"].as_array().unwrap().len(), 20);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_a_queryable_encryption_collection_uses_are_never_rotated_or_retired() {
+    let s = seeded("rot_qekey");
+    let qe_key = id16(&s.all_keys().await[0]);
+    client(&s)
+        .await
+        .database(&s.db)
+        .run_command(doc! {"create": "secure", "encryptedFields": {"fields": [{
+            "path": "ssn", "bsonType": "string",
+            "keyId": bson::Binary {subtype: bson::spec::BinarySubtype::Uuid, bytes: qe_key.to_vec()},
+        }]}})
+        .await
+        .unwrap();
+    let r = run_json(&s, &["rotate", "--yes", "--json"], 0);
+    assert_eq!(r["queryableKeysLeft"], 1);
+    let olds: Vec<&str> = r["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["old"].as_str().unwrap())
+        .collect();
+    assert_eq!(olds.len(), 19);
+    assert!(!olds.contains(&uuid_string(&qe_key).as_str()));
+    let retired = run_json(&s, &["retire", "--yes", "--json"], 0);
+    assert_eq!(retired["retired"].as_array().unwrap().len(), 19);
+    assert!(
+        s.all_keys().await.iter().any(|k| id16(k) == qe_key),
+        "retire deleted a key a Queryable Encryption collection uses"
     );
 }

@@ -3,7 +3,6 @@
 
 use keyshift_core::rotate::ids::uuid_string;
 
-use super::rotate::namespaces;
 use super::{CmdResult, Failure, NOT_VERIFIED, OK, confirm, key_vault, kms_io, print_json, run_id};
 use crate::cli::Common;
 use crate::rotate::retire::{self, Job, Report};
@@ -27,18 +26,23 @@ fn report_json(r: &Report) -> serde_json::Value {
         "remaining": r.remaining,
         "backup": r.backup,
         "restored": r.restored.iter().map(uuid_string).collect::<Vec<_>>(),
+        "unproven": r.unproven.iter().map(|(id, why)| serde_json::json!({"key": id, "reason": why})).collect::<Vec<_>>(),
     })
 }
 
 /// Runs `retire`.
-pub async fn run(common: &Common, all_collections: bool, yes: bool) -> CmdResult {
+pub async fn run(common: &Common, yes: bool) -> CmdResult {
     let settings = settings::load(&common.config)?;
     let Some(target) = settings.target.clone() else {
         return Err(Failure::usage("the configuration has no [target]"));
     };
     let vault = key_vault(&settings).await?;
     let client = vault.client().clone();
-    let namespaces = namespaces(&settings, &client, all_collections).await?;
+    // Every collection, not only [rotate] collections: a value anywhere in the
+    // deployment may still need an old key, and a deleted key is gone for good.
+    let namespaces = crate::rotate::validators::all_namespaces(&client, &settings.key_vault_ns())
+        .await
+        .map_err(Failure::failed)?;
     confirm(
         &format!(
             "Delete the replaced keys from {} once nothing in {} collection(s) refers to them?",

@@ -70,6 +70,8 @@ fn report_json(r: &Report) -> serde_json::Value {
                 "alreadyReplaced": c.already_replaced,
                 "changedMeanwhile": c.changed_meanwhile,
                 "validatorUpdated": c.validator_updated,
+                "failed": c.failed,
+                "errors": c.errors,
             })
         })
         .collect();
@@ -78,6 +80,10 @@ fn report_json(r: &Report) -> serde_json::Value {
         "dryRun": r.dry_run,
         "partition": r.partition.map(|p| serde_json::json!({"index": p.index, "count": p.count})),
         "keys": keys,
+        "keyAltNamesMoved": r.alt_names_moved,
+        "queryableKeysLeft": r.queryable_keys_left,
+        "queryableCollectionsSkipped": r.queryable_skipped,
+        "pointers": r.pointers.iter().map(|(ns, p)| serde_json::json!({"namespace": ns, "pointer": p})).collect::<Vec<_>>(),
         "collections": collections,
         "schemaMap": r.schema_map,
         "backup": r.backup,
@@ -117,7 +123,25 @@ fn print_text(r: &Report) {
     for (ns, p) in &r.pointers {
         eprintln!(
             "  {ns}: keyId {p:?} names a key by keyAltName taken from the document; \
-             the names now belong to the new keys"
+             {}",
+            if r.dry_run {
+                "rotate would move those names to the new keys"
+            } else {
+                "the names now belong to the new keys"
+            }
+        );
+    }
+    for ns in &r.queryable_skipped {
+        eprintln!(
+            "  {ns}: skipped, a Queryable Encryption collection (rotate re-encrypts only \
+             CSFLE values)"
+        );
+    }
+    if r.queryable_keys_left > 0 {
+        eprintln!(
+            "{} key(s) in scope left alone: a Queryable Encryption collection uses them \
+             (rotate cannot re-encrypt QE values; `keyshift rewrap` moves such keys)",
+            r.queryable_keys_left
         );
     }
     if r.alt_names_moved > 0 {
@@ -192,6 +216,7 @@ pub async fn run(
         backup_dir: settings.backup_dir.clone(),
         run_id: run_id(),
         dry_run,
+        skip_queryable: all_collections,
     };
     // Bars on a terminal; plain lines otherwise; nothing with --json.
     let bars = (!common.json && std::io::stderr().is_terminal()).then(MultiProgress::new);

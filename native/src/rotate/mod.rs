@@ -4,7 +4,8 @@
 //!
 //! In order ([`run`]):
 //! 1. Old keys ([`keys::select_old`]): `[rewrap] filter` (default: not under the
-//!    target) minus replacements. Backed up (`rotate-<run>.jsonl`, rewrap's format,
+//!    target) minus replacements, minus keys a Queryable Encryption collection names
+//!    (rotate cannot re-encrypt QE values; `keyshift rewrap` moves those keys). Backed up (`rotate-<run>.jsonl`, rewrap's format,
 //!    fsynced, 0600) before any write.
 //! 2. Replacements ([`keys::ensure`]): deterministic `_id`s, made under the target,
 //!    proven through the target alone, backed up (`rotate-<run>-created.jsonl`), then
@@ -77,6 +78,9 @@ pub struct Job {
     pub run_id: String,
     /// Do everything but write.
     pub dry_run: bool,
+    /// Skip Queryable Encryption collections instead of refusing them (with
+    /// `--all-collections`, which finds them; listing one by name is refused).
+    pub skip_queryable: bool,
 }
 
 /// One old key and its replacement.
@@ -132,6 +136,10 @@ pub struct Report {
     pub created_backup: Option<PathBuf>,
     /// keyAltNames moved from old keys to their replacements by this run.
     pub alt_names_moved: u64,
+    /// Keys in scope left alone because a Queryable Encryption collection uses them.
+    pub queryable_keys_left: u64,
+    /// Queryable Encryption collections skipped (`--all-collections`).
+    pub queryable_skipped: Vec<String>,
 }
 
 /// Why a run stopped.
@@ -187,8 +195,13 @@ pub async fn run(
     };
     // Refuse Queryable Encryption before anything is written.
     let mut infos = Vec::new();
+    let mut namespaces = Vec::new();
     for ns in &job.namespaces {
         let info = validators::inspect(&job.client, ns).await.map_err(failed)?;
+        if info.queryable && job.skip_queryable {
+            report.queryable_skipped.push(ns.clone());
+            continue;
+        }
         if info.queryable {
             return Err(RotateError::Refused(format!(
                 "{ns} is a Queryable Encryption collection (encryptedFields): rotate \
@@ -197,6 +210,7 @@ pub async fn run(
             )));
         }
         infos.push(info);
+        namespaces.push(ns.clone());
     }
 
     // 1. Old keys, backed up.
@@ -208,6 +222,16 @@ pub async fn run(
     )
     .await
     .map_err(failed)?;
+    // Keys a Queryable Encryption collection names stay as they are (rewrap moves them).
+    let queryable = validators::queryable_keys(&job.client, &job.key_vault_ns)
+        .await
+        .map_err(failed)?;
+    let before = old_docs.len();
+    let old_docs: Vec<RawDocumentBuf> = old_docs
+        .into_iter()
+        .filter(|d| keys::id_of(d).is_none_or(|id| !queryable.contains(&id)))
+        .collect();
+    report.queryable_keys_left = (before - old_docs.len()) as u64;
     progress(Progress::OldKeys(old_docs.len() as u64));
     let header = backup::Header {
         key_vault: job.key_vault_ns.clone(),
@@ -278,7 +302,7 @@ pub async fn run(
     // 3. Validators, and the schemaMap.
     let is_old = |id: &[u8; 16]| old.contains(id);
     let mut validator_updated = Vec::new();
-    for (ns, info) in job.namespaces.iter().zip(&infos) {
+    for (ns, info) in namespaces.iter().zip(&infos) {
         let Some(r) = validators::rewrite(info, &is_old) else {
             validator_updated.push(false);
             continue;
@@ -320,7 +344,7 @@ pub async fn run(
         reencrypt::Reencryptor::new(job.kms_providers.expose(), job.kms.clone(), key_docs)
             .map_err(failed)?,
     );
-    for ((ns, info), updated) in job.namespaces.iter().zip(&infos).zip(validator_updated) {
+    for ((ns, info), updated) in namespaces.iter().zip(&infos).zip(validator_updated) {
         progress(Progress::Collection(ns));
         let mut c = CollectionReport {
             namespace: ns.clone(),

@@ -1,7 +1,8 @@
 //! Retire: delete the old DEKs a rotation replaced, once nothing needs them.
 //!
 //! In order ([`run`]):
-//! 1. Old keys: the keys in scope (as for rotate) whose replacement is in the vault.
+//! 1. Old keys: the keys in scope (as for rotate) whose replacement is in the vault,
+//!    never one a Queryable Encryption collection names.
 //! 2. Every replacement is under the target and unwraps through the target provider
 //!    alone; otherwise nothing is touched.
 //! 3. Back up the old key documents (`retire-<run>.jsonl`, fsynced, 0600).
@@ -49,7 +50,8 @@ pub struct Job {
     pub filter: Document,
     /// Whether the filter was configured.
     pub explicit_filter: bool,
-    /// Collections to verify.
+    /// Collections to verify: every collection of the deployment, whatever rotate was
+    /// told to cover, since a value anywhere may need an old key.
     pub namespaces: Vec<String>,
     /// Documents per read batch.
     pub batch_size: usize,
@@ -151,6 +153,13 @@ pub async fn run(job: &Job) -> Result<Report, String> {
         &job.target,
     )
     .await?;
+    // Never a key a Queryable Encryption collection names: its values cannot be
+    // scanned for key ids here.
+    let queryable = validators::queryable_keys(&job.client, &job.key_vault_ns).await?;
+    let candidates: Vec<RawDocumentBuf> = candidates
+        .into_iter()
+        .filter(|d| id_of(d).is_none_or(|id| !queryable.contains(&id)))
+        .collect();
     let wanted: Vec<[u8; 16]> = candidates
         .iter()
         .filter_map(id_of)

@@ -4,7 +4,8 @@
 //! (`admin`, `local`, `config`, `system.*`), views, the key vault and keyshift's
 //! bookkeeping (`keyshift_partitions`, `keyshift_alt_names`). [`inspect`] reads one
 //! collection's options (`listCollections`): a Queryable Encryption collection
-//! (`encryptedFields`) is refused, a `$jsonSchema` validator is returned as canonical
+//! (`encryptedFields`) is refused and its keys are kept out of scope
+//! ([`queryable_keys`]), a `$jsonSchema` validator is returned as canonical
 //! extended JSON for core's rewrite ([`keyshift_core::rotate::schema`]). [`update`]
 //! writes a rewritten validator back (`collMod`), keeping every other validator clause.
 
@@ -68,6 +69,8 @@ pub struct Info {
     pub exists: bool,
     /// It is a Queryable Encryption collection (`encryptedFields`).
     pub queryable: bool,
+    /// The DEKs its `encryptedFields` name (Queryable Encryption keys).
+    pub queryable_keys: Vec<[u8; 16]>,
     /// The whole validator, if any.
     pub validator: Option<Document>,
 }
@@ -100,11 +103,39 @@ pub async fn inspect(client: &Client, ns: &str) -> Result<Info, String> {
         return Ok(Info::default());
     };
     let options = spec.get_document("options").cloned().unwrap_or_default();
+    let queryable_keys = options
+        .get_document("encryptedFields")
+        .and_then(|ef| ef.get_array("fields"))
+        .map(|fields| {
+            fields
+                .iter()
+                .filter_map(|f| match f.as_document()?.get("keyId")? {
+                    Bson::Binary(b) => <[u8; 16]>::try_from(b.bytes.as_slice()).ok(),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(Info {
         exists: true,
         queryable: options.contains_key("encryptedFields"),
+        queryable_keys,
         validator: options.get_document("validator").ok().cloned(),
     })
+}
+
+/// Every DEK a Queryable Encryption collection of the deployment names in its
+/// `encryptedFields`. Rotate leaves these keys alone (it cannot re-encrypt QE values)
+/// and retire never deletes them.
+pub async fn queryable_keys(
+    client: &Client,
+    key_vault_ns: &str,
+) -> Result<std::collections::HashSet<[u8; 16]>, String> {
+    let mut out = std::collections::HashSet::new();
+    for ns in all_namespaces(client, key_vault_ns).await? {
+        out.extend(inspect(client, &ns).await?.queryable_keys);
+    }
+    Ok(out)
 }
 
 /// The outcome of rewriting one collection's validator.
