@@ -9,7 +9,9 @@
 one run it measures:
 
 1. The raw ceiling (kms_ceiling.py): KMS requests/s the AWS stand-in serves to a plain
-   concurrent load, directly and through the fault proxy.
+   concurrent load, directly and through the fault proxy (and, for information, over
+   kept-alive connections). Measured again (32 and 64 in flight) right before
+   keyshift's 0 ms run, which it is compared with.
 2. For each added latency (the fault proxy's delay_ms on the aws upstream, applied to
    every connection, i.e. every KMS request): N local DEKs seeded once (seed.py
    --via-proxy, so the target endpoint is the proxy), copied to two identical key
@@ -21,11 +23,12 @@ one run it measures:
    as a whole process: connect, backup, rewrap, proofs, writes), the ratio, target-KMS
    requests (the stand-in's Encrypt and Decrypt counters) and requests/s, keyshift's
    peak RSS (its VmHWM from /proc, polled every 20 ms until it exits).
-3. keyshift's peak RSS rewrapping vaults of each --rss-keys size. By default
-   (--rss-target local) to a fresh local key: the same engine (backup, batches, rewrap
-   contexts, proofs, compare-and-swap writes) without KMS round trips, because 100,000
-   keys through the AWS stand-in (tens of requests/s on a shared machine) would take
-   more than an hour. --rss-target aws moves them to the AWS stand-in (0 ms added).
+3. keyshift's peak RSS rewrapping vaults of each --rss-keys size, moved to the AWS
+   stand-in through the proxy with 0 ms added (--rss-target aws, the default: 100,000
+   keys take some 5 minutes at a few hundred keys/s), or with --rss-target local to a
+   fresh local key: the same engine (backup, batches, rewrap contexts, proofs,
+   compare-and-swap writes) without KMS round trips.
+   Each run also records the stand-in's CPU seconds (/__ks/state cpuSeconds).
 
 Seeded vaults are cached per size under $KS_RUN_DIR/bench (re-seeded when missing);
 every measured run works on a fresh copy. The machine's load average is recorded
@@ -94,13 +97,16 @@ def set_latency(world: dict[str, str], ms: int) -> None:
 
 def kms_counts(world: dict[str, str]) -> dict[str, int]:
     """Target-KMS requests so far: the stand-in's Encrypt/Decrypt and the proxy's connections."""
-    c = kms_ceiling.stand_in_counters(world)
+    state = kms_ceiling.stand_in_state(world)
+    c = state["counters"]
     conns = proxy(world, "GET", "/counters").get("aws", {}).get("connections", 0)
-    return {"Encrypt": c.get("Encrypt", 0), "Decrypt": c.get("Decrypt", 0), "proxy_connections": conns}
+    return {"Encrypt": c.get("Encrypt", 0), "Decrypt": c.get("Decrypt", 0), "proxy_connections": conns,
+            "stand_in_cpu_s": state["cpuSeconds"]}
 
 
 def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     d = {k: after[k] - before.get(k, 0) for k in after}
+    d["stand_in_cpu_s"] = round(d["stand_in_cpu_s"], 2)
     d["kms_requests"] = d["Encrypt"] + d["Decrypt"]
     return d
 
@@ -311,6 +317,9 @@ def fmt_table(results: dict) -> str:
         lines.append(f"KMS ceiling (plain load, fresh TLS connection per request): "
                      f"{c['direct']['ceiling_rps']} req/s direct, {c['via_proxy']['ceiling_rps']} req/s "
                      f"through the proxy (load {c['load_before']} -> {c['load_after']})")
+        if c.get("direct_keepalive"):
+            lines.append(f"  (with connections kept alive, not as libmongocrypt makes them: "
+                         f"{c['direct_keepalive']['points'][0]['rps']} req/s direct)")
     if results.get("latency"):
         lines.append("")
         lines.append(f"{'latency':>8} | {'PyMongo keys/s':>14} {'req/s':>7} | {'keyshift keys/s':>15} "
@@ -328,6 +337,11 @@ def fmt_table(results: dict) -> str:
                 ks = zero[0]["keyshift"]
                 lines.append(f"at 0 ms keyshift's KMS request rate is {ks['kms_per_s'] / c['ceiling_rps']:.0%} "
                              f"of the ceiling ({ks['kms_per_s']} of {c['ceiling_rps']} req/s)")
+                again = zero[0].get("ceiling_before")
+                if again:
+                    d, v = again["direct"]["ceiling_rps"], again["via_proxy"]["ceiling_rps"]
+                    lines.append(f"  and of the ceiling measured again just before it: {ks['kms_per_s'] / d:.0%} "
+                                 f"of {d} req/s direct, {ks['kms_per_s'] / v:.0%} of {v} through the proxy")
     if results.get("rss"):
         lines.append("")
         for r in results["rss"]:
@@ -351,8 +365,8 @@ def main() -> int:
     p.add_argument("--json", help="write the results here (default: $KS_RUN_DIR/bench/results.json)")
     p.add_argument("--skip-pymongo", action="store_true")
     p.add_argument("--skip-rss", action="store_true")
-    p.add_argument("--rss-target", choices=["local", "aws"], default="local",
-                   help="target of the peak-RSS runs (default local: no KMS I/O, see above)")
+    p.add_argument("--rss-target", choices=["local", "aws"], default="aws",
+                   help="target of the peak-RSS runs (default aws; local: no KMS I/O, see above)")
     p.add_argument("--skip-ceiling", action="store_true")
     p.add_argument("--ceiling-seconds", type=float, default=5.0)
     p.add_argument("--batch-size", type=int, help="override keyshift's default (tuning)")
@@ -380,6 +394,9 @@ def main() -> int:
         results["ceiling"] = {
             "direct": kms_ceiling.measure(world, world["KS_AWS_ENDPOINT"], args.ceiling_seconds, conc),
             "via_proxy": kms_ceiling.measure(world, world["KS_PROXY_AWS_ENDPOINT"], args.ceiling_seconds, conc),
+            # not the ceiling (no client here reuses connections): what TLS setup costs
+            "direct_keepalive": kms_ceiling.measure(world, world["KS_AWS_ENDPOINT"], args.ceiling_seconds,
+                                                    (32,), ("keepalive",)),
             "load_before": load0, "load_after": loadavg()}
         results["ceiling"]["ceiling_rps"] = max(results["ceiling"]["direct"]["ceiling_rps"],
                                                 results["ceiling"]["via_proxy"]["ceiling_rps"])
@@ -399,6 +416,15 @@ def main() -> int:
             print(f"  {row['pymongo']['keys_per_s']} keys/s", file=sys.stderr)
         ns = f"ksbench_{n}.keyshift_{ms}"
         copy_vault(client, n, ns)
+        if ms == 0 and not args.skip_ceiling:
+            # the ceiling again, right before the run it is compared with: on a shared
+            # machine the one from minutes ago may have seen a different load
+            load0 = loadavg()
+            row["ceiling_before"] = {
+                "direct": kms_ceiling.measure(world, world["KS_AWS_ENDPOINT"], args.ceiling_seconds, (32, 64)),
+                "via_proxy": kms_ceiling.measure(world, world["KS_PROXY_AWS_ENDPOINT"], args.ceiling_seconds,
+                                                 (32, 64)),
+                "load_before": load0, "load_after": loadavg()}
         print(f"{ms} ms: keyshift rewrap of {n} keys ...", file=sys.stderr)
         row["keyshift"] = run_keyshift(world, keyshift, seed_dir, ns, n, f"keyshift-{n}-{ms}ms",
                                        args.batch_size, args.concurrency, client)

@@ -7,14 +7,23 @@
 # world on exit. With KS_BENCH_REUSE_WORLD=1 and a world already up at KS_RUN_DIR it
 # uses that one and leaves it running. Seeded key vaults are cached in the world
 # (KS_RUN_DIR/bench), so a second run on a reused world skips the seeding.
+# KS_BENCH_KEYSHIFT=PATH benchmarks that binary and builds nothing (no setup.sh, no cargo:
+# e.g. a release build of a clean checkout while the shared working tree is mid-change
+# and other builds hold cargo's lock); the test world's .venv must exist.
+# KS_RUN_DIR is wiped by tests/services/up: keep nothing of your own in it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 export KS_RUN_DIR=${KS_RUN_DIR:-${TMPDIR:-/tmp}/keyshift-bench}
 export KS_ENV_FILE=$KS_RUN_DIR/env
 
-bash tests/setup.sh
-cargo build --release --locked -p keyshift
+bench_args=()
+if [[ -n ${KS_BENCH_KEYSHIFT:-} ]]; then
+  bench_args+=(--keyshift "$KS_BENCH_KEYSHIFT")
+else
+  bash tests/setup.sh
+  cargo build --release --locked -p keyshift
+fi
 
 if [[ ${KS_BENCH_REUSE_WORLD:-} == 1 && -s $KS_ENV_FILE ]]; then
   echo "bench: reusing the world at $KS_RUN_DIR" >&2
@@ -24,4 +33,4 @@ else
 fi
 
 # shellcheck disable=SC2086
-.venv/bin/python tests/bench/rewrap_bench.py ${BENCH_ARGS:-}
+.venv/bin/python tests/bench/rewrap_bench.py "${bench_args[@]}" ${BENCH_ARGS:-}

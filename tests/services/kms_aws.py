@@ -4,8 +4,13 @@ Run by svc_aws.py as its own process:
 
     KS_AWS_CREDENTIALS=AKID:SECRET,... python kms_aws.py --port P --cert server.pem --key server.key
 
-moto (server mode, in this process) does the KMS work: CreateKey, aliases, Encrypt,
-Decrypt, DescribeKey, DisableKey ... What this wrapper adds, so keyshift meets the
+moto (its KMS models and its KmsResponse handler, in this process) does the KMS work:
+CreateKey, aliases, Encrypt, Decrypt, DescribeKey, DisableKey ... The HTTP/TLS server
+is this file's own (KmsServer), not moto's Flask/werkzeug one: werkzeug started a
+thread, routed through Flask and logged a line for every request, wrote each reply in
+two pieces without TCP_NODELAY and waited 10 ms for more input before closing; it cost
+~1.7 ms of CPU per request against ~0.9 here and added ~18 ms to each request's latency
+(docs/performance.md, "Rewrap"). What this wrapper adds, so keyshift meets the
 failures a real account produces:
 
 - SigV4 verification. moto accepts any signature; here a request signed with an
@@ -28,7 +33,7 @@ Control endpoint (same TLS port, JSON in and out, no AWS signature):
     POST /__ks/enable   {"keyId": ...}
     POST /__ks/create   {"alias": "alias/name"?}         -> {"keyId", "arn", "aliasArn"?}
     POST /__ks/reset                                      drop denies, zero counters
-    GET  /__ks/state                                      -> {"denies", "counters"}
+    GET  /__ks/state                                      -> {"denies", "counters", "cpuSeconds"}
 
 With --metadata-port it also serves, on plain HTTP, the two places the AWS credential
 chain finds temporary credentials on AWS compute (see AwsMetadata): EC2 IMDSv2 and the
@@ -38,35 +43,37 @@ ECS container credentials endpoint.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import hmac
 import io
 import json
 import os
 import signal
+import socket
 import ssl
 import sys
 import threading
+import time
 from collections import Counter
-from urllib.parse import parse_qsl, quote
+from concurrent.futures import ThreadPoolExecutor
+from email.utils import formatdate
+from urllib.parse import parse_qsl, quote, unquote
 
-import moto.backends
+import moto.core.responses as moto_responses
+from botocore.exceptions import ClientError
 from moto.core.exceptions import JsonRESTError
+from moto.core.request import Request as MotoRequest
 from moto.kms import models as kms_models
 from moto.kms import utils as kms_utils
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
-from werkzeug.serving import run_simple
+from moto.kms.responses import KmsResponse
 
 ACCOUNT_ID = "123456789012"
 USER_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/keyshift-test"
 
 _lock = threading.Lock()
 _denies: set[tuple[str, str]] = set()  # (key id, action) ; action "*" = every action
-_counters: Counter = Counter()
+_counters: Counter = Counter()  # under _lock: several threads count at once
 _credentials: dict[str, str] = {}
 _session_tokens: dict[str, str] = {}  # temporary credentials (from the metadata endpoints)
 
@@ -104,8 +111,13 @@ _orig_encrypt = kms_models.KmsBackend.encrypt
 _orig_decrypt = kms_models.KmsBackend.decrypt
 
 
+def _count(name: str) -> None:
+    with _lock:
+        _counters[name] += 1
+
+
 def _encrypt(self, key_id, plaintext, encryption_context):
-    _counters["Encrypt"] += 1
+    _count("Encrypt")
     resolved = self.any_id_to_key_id(key_id)
     if resolved in self.keys:
         _deny_check(self, resolved, "Encrypt")
@@ -114,7 +126,7 @@ def _encrypt(self, key_id, plaintext, encryption_context):
 
 
 def _decrypt(self, ciphertext_blob, encryption_context, key_id=None):
-    _counters["Decrypt"] += 1
+    _count("Decrypt")
     try:
         owner = kms_utils._deserialize_ciphertext_blob(ciphertext_blob).key_id
     except Exception:
@@ -125,10 +137,10 @@ def _decrypt(self, ciphertext_blob, encryption_context, key_id=None):
     return _orig_decrypt(self, ciphertext_blob, encryption_context, key_id)
 
 
-# moto's dispatcher lists its own package directory (a stat per service) on every
-# request to find the backend: about 4 ms a request. The list does not change.
-_MOTO_MODULES = tuple(moto.backends.list_of_moto_modules())
-moto.backends.list_of_moto_modules = lambda: _MOTO_MODULES
+# moto finds an action's method by listing the response class's members
+# (inspect.getmembers) on every request; the class does not change.
+moto_responses.method_names_from_class = functools.lru_cache(maxsize=None)(
+    moto_responses.method_names_from_class)
 
 kms_models.KmsBackend.encrypt = _encrypt
 kms_models.KmsBackend.decrypt = _decrypt
@@ -191,88 +203,94 @@ def _sigv4_error(environ, body: bytes) -> tuple[str, str] | None:
     return None
 
 
-# --- WSGI ---------------------------------------------------------------------------
+# --- requests -------------------------------------------------------------------------
 
 
-def _json(start_response, status: str, doc, content_type="application/json"):
-    body = json.dumps(doc).encode()
-    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
-    return [body]
-
-
-def _control(environ, start_response):
-    path = environ["PATH_INFO"][len("/__ks/"):]
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    raw = environ["wsgi.input"].read(length) if length else b""
+def _control(path: str, raw: bytes) -> tuple[int, dict]:
+    """/__ks/<path>: (HTTP status, JSON reply)."""
     try:
         doc = json.loads(raw) if raw else {}
     except ValueError:
-        return _json(start_response, "400 Bad Request", {"error": "body is not JSON"})
+        return 400, {"error": "body is not JSON"}
     backend = _backend(doc.get("region", "us-east-1"))
     try:
         if path == "state":
             with _lock:
-                denies = sorted([k, a] for k, a in _denies)
-            return _json(start_response, "200 OK", {"denies": denies, "counters": dict(_counters)})
+                return 200, {"denies": sorted([k, a] for k, a in _denies), "counters": dict(_counters),
+                             "cpuSeconds": round(time.process_time(), 3)}
         if path == "reset":
             with _lock:
                 _denies.clear()
-            _counters.clear()
-            return _json(start_response, "200 OK", {"ok": True})
+                _counters.clear()
+            return 200, {"ok": True}
         if path == "create":
             key = backend.create_key(None, "ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT", "keyshift test key", None, False, "AWS_KMS")
             out = {"keyId": key.id, "arn": key.arn}
             if doc.get("alias"):
                 backend.create_alias(key.id, doc["alias"])
                 out["aliasArn"] = f"arn:aws:kms:{key.region}:{ACCOUNT_ID}:{doc['alias']}"
-            return _json(start_response, "200 OK", out)
+            return 200, out
         key_id = backend.any_id_to_key_id(doc["keyId"])
         if key_id not in backend.keys:
-            return _json(start_response, "404 Not Found", {"error": f"no key {doc['keyId']}"})
+            return 404, {"error": f"no key {doc['keyId']}"}
         if path in ("deny", "allow"):
             action = doc.get("action", "*")
             with _lock:
                 (_denies.add if path == "deny" else _denies.discard)((key_id, action))
-            return _json(start_response, "200 OK", {"ok": True, "keyId": key_id, "action": action})
+            return 200, {"ok": True, "keyId": key_id, "action": action}
         if path == "disable":
             backend.disable_key(key_id)
-            return _json(start_response, "200 OK", {"ok": True, "keyId": key_id})
+            return 200, {"ok": True, "keyId": key_id}
         if path == "enable":
             backend.enable_key(key_id)
-            return _json(start_response, "200 OK", {"ok": True, "keyId": key_id})
+            return 200, {"ok": True, "keyId": key_id}
     except KeyError as e:
-        return _json(start_response, "400 Bad Request", {"error": f"missing {e}"})
-    return _json(start_response, "404 Not Found", {"error": f"unknown control path {path}"})
+        return 400, {"error": f"missing {e}"}
+    return 404, {"error": f"unknown control path {path}"}
 
 
-class Middleware:
-    """Control endpoint and SigV4 check in front of moto's dispatcher."""
+class _ServerRequest(MotoRequest):
+    """moto's request type, as its own server makes them (this server adds the Date)."""
 
-    def __init__(self, app, verify_signatures: bool):
-        self.app = app
+    from_wsgi_server = True
+
+
+AMZ_JSON = "application/x-amz-json-1.1"
+
+
+class KmsApp:
+    """One request in, one reply out: the control endpoint, the SigV4 check, then moto.
+
+    A KMS call (POST / with X-Amz-Target) goes straight to moto's KmsResponse, the
+    handler moto's own server (Flask) would route it to: the same request object, the
+    same models, the same errors, without the per-request routing around it.
+    """
+
+    def __init__(self, verify_signatures: bool):
         self.verify_signatures = verify_signatures
 
-    def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO", "").startswith("/__ks/"):
-            return _control(environ, start_response)
-        if self.verify_signatures and "HTTP_X_AMZ_TARGET" in environ:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            body = environ["wsgi.input"].read(length) if length else b""
+    def __call__(self, environ: dict, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        path = environ["PATH_INFO"]
+        if path.startswith("/__ks/"):
+            status, doc = _control(path[len("/__ks/"):], body)
+            return status, [("Content-Type", "application/json")], json.dumps(doc).encode()
+        if "HTTP_X_AMZ_TARGET" not in environ or path != "/":
+            return 404, [("Content-Type", "text/plain")], b"Not Found"
+        if self.verify_signatures:
             err = _sigv4_error(environ, body)
             if err:
-                _counters["SignatureRejected"] += 1
-                return _json(start_response, "400 Bad Request", {"__type": err[0], "message": err[1]},
-                             "application/x-amz-json-1.1")
-            environ["wsgi.input"] = io.BytesIO(body)
-        if "HTTP_X_AMZ_TARGET" in environ:
-            # moto labels its JSON text/html; KMS answers application/x-amz-json-1.1
-            def json_start_response(status, headers, exc_info=None):
-                headers = [(k, v) for k, v in headers if k.lower() != "content-type"]
-                headers.append(("Content-Type", "application/x-amz-json-1.1"))
-                return start_response(status, headers, exc_info)
-
-            return self.app(environ, json_start_response)
-        return self.app(environ, start_response)
+                _count("SignatureRejected")
+                return 400, [("Content-Type", AMZ_JSON)], json.dumps({"__type": err[0], "message": err[1]}).encode()
+        environ["wsgi.input"] = io.BytesIO(body)
+        request = _ServerRequest(environ)
+        try:
+            status, headers, content = KmsResponse.dispatch(request, request.raw_url, dict(request.headers))
+        except ClientError as exc:  # as moto's own server answers these
+            status, headers, content = 400, {}, exc.response["Error"]["Message"]
+        # moto labels its JSON text/html; KMS answers application/x-amz-json-1.1
+        out = [(k, str(v)) for k, v in headers.items() if k.lower() not in ("status", "content-type", "content-length")]
+        out.append(("Content-Type", AMZ_JSON))
+        return int(status), out, content.encode() if isinstance(content, str) else content
 
 
 class AwsMetadata:
@@ -354,13 +372,126 @@ def serve_metadata(port: int, akid: str, secret: str, session_token: str, contai
     ], port)
 
 
-class _LazyHandshakeContext(ssl.SSLContext):
-    """Werkzeug wraps the listening socket; by default every TLS handshake then runs in
-    the accept loop, one at a time. Deferred, it runs in the connection's own thread."""
+# --- HTTP/1.1 over TLS --------------------------------------------------------------
 
-    def wrap_socket(self, sock, *args, **kwargs):
-        kwargs["do_handshake_on_connect"] = False
-        return super().wrap_socket(sock, *args, **kwargs)
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 411: "Length Required",
+            413: "Payload Too Large", 500: "Internal Server Error"}
+MAX_BODY = 1 << 20  # KMS requests are small
+
+
+class KmsServer:
+    """HTTP/1.1 over TLS on 127.0.0.1, a thread per connection, no per-request log line.
+
+    Threads come from a pool and go back to it when their connection closes: starting
+    a thread per connection (as werkzeug does) cost more than the request itself.
+
+    A connection stays open between requests (as AWS KMS's does; boto3 reuses them)
+    unless the request says `Connection: close` — libmongocrypt's always do — and is then
+    closed right after the reply, so a client that reads to EOF is not kept waiting.
+    Each reply goes out in one write, with TCP_NODELAY.
+    The TLS handshake runs in the connection's thread (OpenSSL releases the GIL for it),
+    never in the accept loop.
+    """
+
+    IDLE_SECONDS = 60
+    MAX_CONNECTIONS = 512  # beyond that, new connections wait (accepted) for a free thread
+
+    def __init__(self, app: KmsApp, port: int, ctx: ssl.SSLContext):
+        self.app, self.port, self.ctx = app, port, ctx
+        threading.stack_size(1 << 20)  # threads are pooled anyway; 8 MiB stacks are not needed
+        self.pool = ThreadPoolExecutor(self.MAX_CONNECTIONS, "conn")
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(1024)
+
+    def serve_forever(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # e.g. out of file descriptors: let connections finish
+                time.sleep(0.05)
+                continue
+            self.pool.submit(self._connection, conn)
+
+    def _connection(self, conn: socket.socket) -> None:
+        tls = rfile = None
+        try:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.settimeout(self.IDLE_SECONDS)
+            tls = self.ctx.wrap_socket(conn, server_side=True)
+            rfile = tls.makefile("rb")
+            while self._request(tls, rfile):
+                pass
+        except (OSError, ValueError):  # ssl.SSLError, timeouts and resets are OSErrors
+            pass
+        finally:
+            for f in (rfile, tls, conn):
+                if f is not None:
+                    f.close()
+
+    def _request(self, tls: ssl.SSLSocket, rfile) -> bool:
+        """Serves one request; True to keep the connection for the next."""
+        line = rfile.readline(8193)
+        if not line:
+            return False
+        parts = line.decode("latin-1").split()
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            return self._reply(tls, 400, [("Content-Type", "text/plain")], b"Bad Request", False)
+        method, target, version = parts
+        path, _, query = target.partition("?")
+        environ = {"REQUEST_METHOD": method, "PATH_INFO": unquote(path, "latin-1"), "QUERY_STRING": query,
+                   "RAW_URI": target, "REQUEST_URI": target, "SCRIPT_NAME": "", "SERVER_PROTOCOL": version,
+                   "SERVER_NAME": "127.0.0.1", "SERVER_PORT": str(self.port), "wsgi.url_scheme": "https",
+                   "wsgi.version": (1, 0), "wsgi.errors": sys.stderr, "wsgi.multithread": True,
+                   "wsgi.multiprocess": False, "wsgi.run_once": False}
+        for _ in range(100):
+            header = rfile.readline(8193)
+            if header in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = header.decode("latin-1").partition(":")
+            name, value = name.strip(), value.strip()
+            if "_" in name:  # as werkzeug: X_Foo must not pass for X-Foo
+                continue
+            key = name.upper().replace("-", "_")
+            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                key = "HTTP_" + key
+            environ[key] = f"{environ[key]},{value}" if key in environ else value
+        else:
+            return self._reply(tls, 400, [("Content-Type", "text/plain")], b"Too many headers", False)
+        connection = environ.get("HTTP_CONNECTION", "").lower()
+        keep = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
+        if "HTTP_TRANSFER_ENCODING" in environ:
+            return self._reply(tls, 411, [("Content-Type", "text/plain")], b"Length Required", False)
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY:
+            return self._reply(tls, 413 if length > 0 else 400, [("Content-Type", "text/plain")], b"", False)
+        if environ.get("HTTP_EXPECT", "").lower() == "100-continue":
+            tls.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        body = rfile.read(length) if length else b""
+        if len(body) < length:
+            return False
+        try:
+            status, headers, out = self.app(environ, body)
+        except Exception as e:  # a bug here or in moto: answer, log, keep serving
+            print(f"kms_aws: {method} {target}: {e!r}", file=sys.stderr, flush=True)
+            status, headers = 500, [("Content-Type", AMZ_JSON)]
+            out = json.dumps({"__type": "KMSInternalException", "message": repr(e)}).encode()
+        return self._reply(tls, status, headers, out, keep)
+
+    @staticmethod
+    def _reply(tls: ssl.SSLSocket, status: int, headers: list[tuple[str, str]], body: bytes, keep: bool) -> bool:
+        head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}", f"Date: {formatdate(usegmt=True)}"]
+        head += [f"{k}: {v}" for k, v in headers]
+        head.append(f"Content-Length: {len(body)}")
+        if not keep:
+            head.append("Connection: close")
+        tls.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+        return keep
 
 
 def main() -> int:
@@ -380,11 +511,11 @@ def main() -> int:
         # KS_AWS_TEMP_CREDENTIALS=AKID:SECRET:SESSION_TOKEN, KS_AWS_CONTAINER_TOKEN=...
         akid, secret, token = os.environ["KS_AWS_TEMP_CREDENTIALS"].split(":", 2)
         serve_metadata(args.metadata_port, akid, secret, token, os.environ.get("KS_AWS_CONTAINER_TOKEN", ""))
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    app = Middleware(DomainDispatcherApplication(create_backend_app), not args.no_verify_signatures)
-    ctx = _LazyHandshakeContext(ssl.PROTOCOL_TLS_SERVER)
+    # os._exit: pooled threads may sit in idle keep-alive connections, which sys.exit would wait for
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(args.cert, args.key)
-    run_simple("127.0.0.1", args.port, app, threaded=True, ssl_context=ctx, request_handler=MotoRequestHandler)
+    KmsServer(KmsApp(not args.no_verify_signatures), args.port, ctx).serve_forever()
     return 0
 
 
