@@ -24,7 +24,7 @@ from bson.raw_bson import RawBSONDocument
 from . import query, update as upd
 from .errors import CommandError, code_name, not_implemented
 from .store import MAX_BSON_OBJECT_SIZE, Collection, Store, check_collection_options, check_names
-from .values import MISSING, hkey, is_number, path_values, render
+from .values import MISSING, hkey, is_number, path_values, render, same_bson
 
 MAX_MESSAGE_SIZE = 48_000_000
 MAX_WRITE_BATCH = 100_000
@@ -57,8 +57,9 @@ class Conn:
 class Cursor:
     """An open server cursor: a document source, the projection, what is left to send."""
 
-    def __init__(self, ns: str, source, proj: query.Projection | None = None, limit: int = 0):
+    def __init__(self, ns: str, source, proj: query.Projection | None = None, limit: int = 0, raw_of=None):
         self.id = 0
+        self.raw_of = raw_of  # stored documents' BSON bytes, when the collection has them
         self.ns = ns
         self.source = iter(source)
         self.proj = proj
@@ -78,11 +79,14 @@ class Cursor:
         if doc is MISSING:
             self.exhausted = True
             return None
+        raw = None
         if self.proj is not None:
             doc = self.proj.apply(doc)
+        elif self.raw_of is not None:
+            raw = self.raw_of(doc)
         if self.remaining is not None:
             self.remaining -= 1
-        return bson.encode(doc)
+        return raw if raw is not None else bson.encode(doc)
 
     def batch(self, size: int | None) -> list:
         """Up to `size` documents (None: no count limit) within MAX_BATCH_BYTES."""
@@ -417,7 +421,8 @@ class Engine:
                 if next(source, MISSING) is MISSING:
                     break
         first = batch_size if not limit else min(batch_size, limit)
-        return self._open_cursor(Cursor("%s.%s" % (db, name), source, proj, limit), first, single)
+        raw_of = coll.raw_of if coll is not None else None
+        return self._open_cursor(Cursor("%s.%s" % (db, name), source, proj, limit, raw_of), first, single)
 
     def cmd_count(self, conn, db, cmd):
         name = _collection_name(cmd, "count")
@@ -523,7 +528,7 @@ class Engine:
         for old in targets:
             new = upd.apply_update(old, u, flt, array_filters)
             matched += 1
-            if bson.encode(new) != bson.encode(old):
+            if not same_bson(new, old):
                 coll.replace(old, new, bypass)
                 modified += 1
             if not multi:
@@ -621,7 +626,7 @@ class Engine:
             value = old
         elif old is not None:
             new = upd.apply_update(old, u, flt, array_filters)
-            if bson.encode(new) != bson.encode(old):
+            if not same_bson(new, old):
                 coll.replace(old, new, bypass)
             last = {"n": 1, "updatedExisting": True}
             value = new if want_new else old

@@ -23,9 +23,9 @@ from mongomock import aggregate as mm_aggregate
 from mongomock import filtering
 
 from .errors import CommandError, not_implemented
-from bson import Decimal128, ObjectId
+from bson import Binary, Decimal128, Int64, ObjectId
 
-from .values import field_sort_key, hkey, is_number, path_values, sort_key, type_name
+from .values import MISSING, field_sort_key, hkey, is_number, path_values, sort_key, type_name
 
 # --- mongomock, with MongoDB's equality and ordering ---------------------------------------
 
@@ -158,21 +158,27 @@ def check_filter(flt, field: str = "filter") -> dict:
 
 
 _SCALARS = (str, int, float, bytes, Decimal128, ObjectId, datetime.datetime)
+# Types whose BSON equality, between two values of exactly that type, is Python's ==
+# (Binary: subtype and bytes, compared below; not dates: BSON compares milliseconds).
+_SAME_TYPE_EQ = (str, int, bool, float, bytes, Int64, ObjectId)
+_EXACT_SCALARS = frozenset({str, int, bool, bytes, Binary, Int64, ObjectId, datetime.datetime, Decimal128})
 _equalities: dict[int, tuple[dict, list | None]] = {}
 
 
 def _plain_equalities(flt: dict) -> list | None:
-    """[(path parts, equality key)] when flt is only {path: scalar} conditions (what a
-    compare-and-swap update sends), else None."""
+    """[(path, path parts, value, [equality key or None])] when flt is only {path:
+    scalar} conditions (what a compare-and-swap update sends), else None. Equality keys
+    are made when first needed."""
     hit = _equalities.get(id(flt))
     if hit is not None and hit[0] is flt:
         return hit[1]
     out: list | None = []
     for k, v in flt.items():
-        if k.startswith("$") or not isinstance(v, _SCALARS) or (isinstance(v, float) and v != v):
+        t = type(v)
+        if k.startswith("$") or not (t in _EXACT_SCALARS or (isinstance(v, _SCALARS) and not (isinstance(v, float) and v != v))):
             out = None
             break
-        out.append((k.split("."), hkey(v)))
+        out.append((k, k.split(".") if "." in k else [k], v, [None]))
     if len(_equalities) > 256:
         _equalities.clear()
     _equalities[id(flt)] = (flt, out)
@@ -186,13 +192,36 @@ def _path_equals(doc: dict, parts: list, key) -> bool:
     return False
 
 
+def _plain_matches(plain: list, doc) -> bool:
+    for path, parts, want, key in plain:
+        if len(parts) == 1 and isinstance(doc, dict):
+            # A top-level field holding a value of the wanted type (so not an array):
+            # equal or not, without equality keys.
+            v = doc.get(path, MISSING)
+            t = type(v)
+            if t is type(want):
+                if t is Binary:
+                    if v.subtype != want.subtype or not bytes.__eq__(v, want):
+                        return False
+                    continue
+                if t in _SAME_TYPE_EQ:
+                    if v != want:
+                        return False
+                    continue
+        if key[0] is None:
+            key[0] = hkey(want)
+        if not _path_equals(doc, parts, key[0]):
+            return False
+    return True
+
+
 def matches(flt: dict, doc: dict) -> bool:
     """Does doc match the query filter flt?"""
     if not flt:
         return True
     plain = _plain_equalities(flt)
     if plain is not None:  # the same answer as the matcher, without it
-        return all(_path_equals(doc, parts, key) for parts, key in plain)
+        return _plain_matches(plain, doc)
     return _mm_errors(filtering.filter_applies, _prepared(flt), doc)
 
 

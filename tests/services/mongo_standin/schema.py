@@ -7,6 +7,8 @@ items (one schema), enum, minItems, maxItems, minLength, maxLength, minimum, max
 title, description, and the CSFLE keywords: `encrypt` (the value must be BSON binary
 subtype 6 holding a CSFLE blob, deterministic or random: first byte 1 or 2, as mongod
 checks) and `encryptMetadata` (accepted; it only carries defaults for drivers).
+A validator's schema is compiled once into nested checks (`_compile`) that answer what
+`schema_matches` answers; every write is validated against the whole new document.
 """
 
 from __future__ import annotations
@@ -105,6 +107,118 @@ def schema_matches(schema: dict, value) -> bool:
     return True
 
 
+_compiled: dict[int, tuple[dict, object]] = {}
+
+
+def _all_of(checks: list):
+    if len(checks) == 1:
+        return checks[0]
+    checks = tuple(checks)
+
+    def check(v):
+        for c in checks:
+            if not c(v):
+                return False
+        return True
+    return check
+
+
+def _properties(subs: tuple):
+    def check(v):
+        if isinstance(v, dict):
+            for name, f in subs:
+                if name in v and not f(v[name]):
+                    return False
+        return True
+    return check
+
+
+def _type_check(wanted: set):
+    if "object" in wanted:  # the common case first: a plain document is an "object"
+        return lambda v: type(v) is dict or _type_ok(v, wanted)
+    return lambda v: _type_ok(v, wanted)
+
+
+def _compile(schema: dict):
+    """A function value -> bool giving what schema_matches(schema, value) gives, built
+    once per schema; None when an argument has a shape schema_matches would trip over
+    at run time (then it runs instead, errors and all)."""
+    checks = []
+    for kw, arg in schema.items():
+        if kw == "encrypt":
+            checks.append(_is_fle_blob)
+        elif kw in ("bsonType", "type"):
+            names = arg if isinstance(arg, list) else [arg]
+            if not all(isinstance(n, str) for n in names) or (kw == "type" and not all(n in _JSON_TYPES for n in names)):
+                return None
+            wanted = set(names) if kw == "bsonType" else set().union(*(_JSON_TYPES[n] for n in names))
+            checks.append(_type_check(wanted))
+        elif kw == "enum":
+            if not isinstance(arg, list):
+                return None
+            keys = {hkey(x) for x in arg}
+            checks.append(lambda v, k=keys: hkey(v) in k)
+        elif kw == "required":
+            if not isinstance(arg, list) or not all(isinstance(f, str) for f in arg):
+                return None
+            checks.append(lambda v, a=tuple(arg): not isinstance(v, dict) or all(f in v for f in a))
+        elif kw == "properties":
+            if not isinstance(arg, dict):
+                return None
+            subs = []
+            for name, sub in arg.items():
+                f = _compile(sub) if isinstance(sub, dict) else None
+                if f is None:
+                    return None
+                subs.append((name, f))
+            checks.append(_properties(tuple(subs)))
+        elif kw == "additionalProperties":
+            props = schema.get("properties", {})
+            if not isinstance(props, dict):
+                return None
+            if arg is False:
+                checks.append(lambda v, p=props: not isinstance(v, dict) or all(k in p for k in v))
+            elif isinstance(arg, dict):
+                f = _compile(arg)
+                if f is None:
+                    return None
+                checks.append(lambda v, p=props, f=f: not isinstance(v, dict) or all(f(v[k]) for k in v if k not in p))
+        elif kw == "items":
+            f = _compile(arg) if isinstance(arg, dict) else None
+            if f is None:
+                return None
+            checks.append(lambda v, f=f: not isinstance(v, list) or all(f(x) for x in v))
+        elif kw in ("minItems", "maxItems", "minLength", "maxLength"):
+            if not isinstance(arg, (int, float)):
+                return None
+            kind = list if kw.endswith("Items") else str
+            if kw.startswith("min"):
+                checks.append(lambda v, n=arg, t=kind: not isinstance(v, t) or not len(v) < n)
+            else:
+                checks.append(lambda v, n=arg, t=kind: not isinstance(v, t) or not len(v) > n)
+        elif kw in ("minimum", "maximum"):
+            bound = sort_key(arg)
+            if kw == "minimum":
+                checks.append(lambda v, b=bound: not is_number(v) or not sort_key(v) < b)
+            else:
+                checks.append(lambda v, b=bound: not is_number(v) or not sort_key(v) > b)
+        elif kw not in ("title", "description", "encryptMetadata"):
+            return None
+    if not checks:
+        return lambda v: True
+    return _all_of(checks)
+
+
+def _schema_check(schema: dict):
+    hit = _compiled.get(id(schema))
+    if hit is None or hit[0] is not schema:
+        if len(_compiled) > 64:
+            _compiled.clear()
+        f = _compile(schema)
+        hit = _compiled[id(schema)] = (schema, f if f is not None else (lambda v: schema_matches(schema, v)))
+    return hit[1]
+
+
 def check_validator(validator) -> None:
     """Refuse, at create/collMod time, a validator the stand-in could not enforce."""
     if not isinstance(validator, dict):
@@ -118,7 +232,9 @@ def check_validator(validator) -> None:
 
 
 def validator_matches(validator: dict, doc: dict) -> bool:
-    if "$jsonSchema" in validator and not schema_matches(validator["$jsonSchema"], doc):
+    if "$jsonSchema" in validator and not _schema_check(validator["$jsonSchema"])(doc):
         return False
+    if len(validator) == 1 and "$jsonSchema" in validator:
+        return True  # nothing else to match
     rest = {k: v for k, v in validator.items() if k != "$jsonSchema"}
     return query.matches(rest, doc)

@@ -2,7 +2,9 @@
 
 Documents are stored exactly as decoded from the wire and are never modified in place:
 an update stores a new document (see update.py). So a reply can encode a stored document
-without copying it, and every BSON type survives untouched.
+without copying it, and every BSON type survives untouched. The bytes encoded when a
+document is stored (for the 16 MiB check) are kept beside it, so a find without a
+projection sends them as they are instead of encoding the document again.
 
 Each collection keeps its documents in a dict keyed by the _id's equality key, in insert
 order (the natural order of a collection scan). Unique indexes keep a hash map from
@@ -22,7 +24,7 @@ import threading
 import uuid
 
 import bson
-from bson import Binary, ObjectId, Regex
+from bson import Binary, Int64, ObjectId, Regex
 
 from . import query
 from .errors import CommandError
@@ -31,6 +33,8 @@ from .values import MISSING, hkey, path_values, render, sort_key
 
 MAX_BSON_OBJECT_SIZE = 16 * 1024 * 1024
 _UNDEFINED_KEY = ("undefined",)
+# _id types that are neither operator documents, arrays nor regexes (exact types).
+_PLAIN_ID_TYPES = (int, str, ObjectId, Binary, bytes, Int64)
 _INDEX_OPTIONS = {"key", "name", "unique", "sparse", "partialFilterExpression", "background", "v",
                   "expireAfterSeconds", "hidden", "collation", "weights", "default_language",
                   "language_override", "textIndexVersion", "2dsphereIndexVersion", "bits", "min",
@@ -86,6 +90,9 @@ class Collection:
         self.options = dict(options or {})
         self.uuid = Binary(uuid.uuid4().bytes, 4)
         self.docs: dict = {}
+        # The BSON bytes of each stored document (encoded anyway, for the size check, when
+        # it was stored), so reads need not encode it again: id(doc) -> (doc, bytes).
+        self._raw: dict[int, tuple[dict, bytes]] = {}
         self.indexes: dict[str, Index] = {"_id_": Index({"v": 2, "key": {"_id": 1}, "name": "_id_"})}
         # The _id index's order, built on the first sort by _id, then kept up to date:
         # sort keys ascending and, beside them, the documents' equality keys.
@@ -102,6 +109,9 @@ class Collection:
         for an _id equality or $in; exact when _id is the filter's only condition."""
         if flt and "_id" in flt:
             want = flt["_id"]
+            if type(want) in _PLAIN_ID_TYPES:  # one equality: one lookup
+                k = hkey(want)
+                return ([k] if k in self.docs else []), len(flt) == 1
             is_ops = isinstance(want, dict) and want and next(iter(want)).startswith("$")
             if not is_ops:
                 values = [want]
@@ -206,15 +216,24 @@ class Collection:
 
     # --- writes --------------------------------------------------------------------
 
-    def _check_storable(self, doc: dict) -> None:
+    def raw_of(self, doc: dict) -> bytes | None:
+        """The BSON bytes of doc if it is (or was) stored here and they are at hand."""
+        hit = self._raw.get(id(doc))
+        return hit[1] if hit is not None and hit[0] is doc else None
+
+    def _check_storable(self, doc: dict) -> bytes:
+        """doc's BSON bytes, after checking it may be stored."""
         idv = doc.get("_id", MISSING)
-        if isinstance(idv, list):
-            raise CommandError(2, "can't use an array for _id")
-        if isinstance(idv, Regex) or hasattr(idv, "pattern"):
-            raise CommandError(2, "can't use a regex for _id")
-        size = len(bson.encode(doc))
+        if type(idv) not in _PLAIN_ID_TYPES:
+            if isinstance(idv, list):
+                raise CommandError(2, "can't use an array for _id")
+            if isinstance(idv, Regex) or hasattr(idv, "pattern"):
+                raise CommandError(2, "can't use a regex for _id")
+        raw = bson.encode(doc)
+        size = len(raw)
         if size > MAX_BSON_OBJECT_SIZE:
             raise CommandError(10334, "object to insert too large. size in bytes: %d, max size: %d" % (size, MAX_BSON_OBJECT_SIZE))
+        return raw
 
     def _validate(self, new: dict, old: dict | None, bypass: bool) -> None:
         validator = self.options.get("validator")
@@ -260,29 +279,33 @@ class Collection:
             doc = {"_id": ObjectId(), **doc}
         elif next(iter(doc)) != "_id":
             doc = {"_id": doc["_id"], **{k: v for k, v in doc.items() if k != "_id"}}
-        self._check_storable(doc)
+        raw = self._check_storable(doc)
         self._validate(doc, None, bypass_validation)
         idk = hkey(doc["_id"])
         if idk in self.docs:
             raise self.indexes["_id_"].dup_error(self.ns, (doc["_id"],))
         self._reindex(idk, None, doc)
         self.docs[idk] = doc
+        self._raw[id(doc)] = (doc, raw)
         self._order_add(doc, idk)
         return doc
 
     def replace(self, old: dict, new: dict, bypass_validation: bool = False) -> None:
         """Store new in place of old (same _id)."""
-        self._check_storable(new)
+        raw = self._check_storable(new)
         self._validate(new, old, bypass_validation)
         idk = hkey(old["_id"])
         self._reindex(idk, old, new)
+        self._raw.pop(id(self.docs.get(idk, old)), None)
         self.docs[idk] = new
+        self._raw[id(new)] = (new, raw)
 
     def remove(self, doc: dict) -> None:
         idk = hkey(doc["_id"])
         if idk in self.docs:
             self._reindex(idk, self.docs[idk], None)
             self._order_remove(self.docs[idk], idk)
+            self._raw.pop(id(self.docs[idk]), None)
             del self.docs[idk]
 
     # --- indexes -------------------------------------------------------------------
@@ -430,6 +453,7 @@ class Store:
         c = self.dbs.get(db, {}).pop(coll, None)
         if c is not None:
             c.docs = {}  # open cursors on it find nothing more
+            c._raw = {}
             if not self.dbs[db]:
                 del self.dbs[db]
         return c
@@ -437,3 +461,4 @@ class Store:
     def drop_db(self, db: str) -> None:
         for c in self.dbs.pop(db, {}).values():
             c.docs = {}
+            c._raw = {}

@@ -6,6 +6,9 @@ references to them. Operators: $set $unset $inc $mul $min $max $rename $setOnIns
 $currentDate $push ($each $position $slice $sort) $addToSet ($each) $pull $pullAll $pop,
 on dotted paths with the positional `$`, `$[]` and `$[<identifier>]` with arrayFilters.
 Numbers keep MongoDB's types ($inc on an Int64 gives an Int64; int32 overflow widens).
+The new document shares every value it does not change with `old`: when the update's
+paths are concrete (no `$`, `$[]`, `$[id]`), only the documents and arrays on those paths
+are copied; a `$set` of top-level fields (compare-and-swap updates) is one shallow copy.
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ class _Ctx:
 
     def note_path(self, path: str) -> None:
         """Check the $[identifier]s of an update path against the array filters."""
+        if "$[" not in path:
+            return
         for part in path.split("."):
             if part.startswith("$[") and part.endswith("]") and part != "$[]":
                 ident = part[2:-1]
@@ -171,6 +176,8 @@ def _check_conflicts(update: dict) -> None:
             paths.append(path)
             if op == "$rename" and isinstance(val, str):
                 paths.append(val)
+    if len(set(paths)) == len(paths) and not any("." in p for p in paths):
+        return  # distinct top-level fields: none is a prefix of another
     split = [p.split(".") for p in paths]
     for i, a in enumerate(split):
         for b in split[i + 1:]:
@@ -296,7 +303,7 @@ def _apply_operators(doc: dict, update: dict, ctx: _Ctx, is_insert: bool) -> Non
             continue
         # mongod (5.0+) applies an operator's fields in lexicographic order, numeric
         # names numerically: new fields appear in that order.
-        for path, value in sorted(fields.items(), key=_path_order):
+        for path, value in sorted(fields.items(), key=_path_order) if len(fields) > 1 else fields.items():
             parts = path.split(".")
             if any(p == "" for p in parts):
                 raise CommandError(56, "An empty update path is not valid.")
@@ -390,11 +397,86 @@ def apply_update(old: dict, update, query_filter: dict, array_filters=None, is_i
             raise CommandError(72, "arrayFilters may not be specified for pipeline-style updates")
         new = _apply_pipeline(old, update)
     else:
-        new = _copy_tree(old)
-        _apply_operators(new, update, _Ctx(query_filter, array_filters, old_id if old_id is not MISSING else None), is_insert)
+        if not _concrete_paths(update, array_filters):
+            new = _copy_tree(old)
+        elif _top_level_set(update):
+            new = dict(old)
+            fields = update["$set"]
+            if len(fields) > 1:
+                # _path_order; without all-digit names that is plain string order
+                fields = sorted(fields.items(), key=_path_order if any(p.isdigit() for p in fields) else None)
+            else:
+                fields = fields.items()
+            for path, value in fields:
+                new[path] = value
+            update = None
+        else:
+            new = _copy_paths(old, update)
+        if update is not None:
+            _apply_operators(new, update, _Ctx(query_filter, array_filters, old_id if old_id is not MISSING else None), is_insert)
     new_id = new.get("_id", MISSING)
-    if old_id is not MISSING and (new_id is MISSING or hkey(new_id) != hkey(old_id)) and not is_insert:
+    if old_id is not MISSING and new_id is not old_id and (new_id is MISSING or hkey(new_id) != hkey(old_id)) and not is_insert:
         raise CommandError(66, "Performing an update on the path '_id' would modify the immutable field '_id'")
+    return new
+
+
+def _concrete_paths(update: dict, array_filters) -> bool:
+    """Does every path of an operator update name its place without `$`, `$[]` or
+    `$[id]` (so the documents and arrays it can touch are known up front)?"""
+    if array_filters:
+        return False
+    for op, fields in update.items():
+        if not isinstance(fields, dict):
+            return False
+        for path, value in fields.items():
+            if "$" in path or (op == "$rename" and (not isinstance(value, str) or "$" in value)):
+                return False
+    return True
+
+
+def _top_level_set(update: dict) -> bool:
+    """Is update one $set of top-level fields (concrete, non-empty names without dots)?
+    What _apply_operators does then is only: assign them in _path_order (no conflicts are
+    possible between distinct top-level names, nothing is created on the way)."""
+    if len(update) != 1 or "$set" not in update:
+        return False
+    return all(path and "." not in path for path in update["$set"])
+
+
+def _copy_paths(old: dict, update: dict) -> dict:
+    """A copy of `old` that the operators of `update` may change in place: the top-level
+    document and every document or array on (and at the end of) an update path are new;
+    everything else is shared with `old`, which stays as it was. (Only for concrete
+    paths; `$rename` targets count as paths.)"""
+    new = dict(old)
+    fresh = {id(new)}
+    for op, fields in update.items():
+        for path, value in fields.items():
+            paths = (path, value) if op == "$rename" else (path,)
+            for p in paths:
+                if "." not in p:
+                    child = new.get(p)
+                    if isinstance(child, (dict, list)) and id(child) not in fresh:
+                        new[p] = child = child.copy()
+                        fresh.add(id(child))
+                    continue
+                node = new
+                for part in p.split("."):
+                    if isinstance(node, dict):
+                        if part not in node:
+                            break
+                        key = part
+                    elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                        key = int(part)
+                    else:
+                        break
+                    child = node[key]
+                    if not isinstance(child, (dict, list)):
+                        break
+                    if id(child) not in fresh:
+                        node[key] = child = child.copy()
+                        fresh.add(id(child))
+                    node = child
     return new
 
 

@@ -15,6 +15,7 @@ import datetime
 import decimal
 import re
 
+import bson
 from bson import Binary, Code, DBRef, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
 from bson.binary import UuidRepresentation
 from bson.codec_options import CodecOptions, DatetimeConversion
@@ -144,6 +145,32 @@ def hkey(v):
     if isinstance(v, MaxKey):
         return (100,)
     return (50, type(v).__name__, repr(v))
+
+
+def same_bson(a, b) -> bool:
+    """Would a and b encode to the same BSON bytes? Without encoding whole documents:
+    values shared by identity (what update copies keep) are the same, documents and
+    arrays compare element by element, common leaves by type and content, and anything
+    else by its own encoding (so -0.0 differs from 0.0, True from 1, as in BSON)."""
+    if a is b:
+        return True
+    ta = type(a)
+    if ta is not type(b):
+        return False
+    if ta is dict:
+        if len(a) != len(b):
+            return False
+        for (ka, va), (kb, vb) in zip(a.items(), b.items()):
+            if ka != kb or (va is not vb and not same_bson(va, vb)):
+                return False
+        return True
+    if ta is list:
+        return len(a) == len(b) and all(same_bson(x, y) for x, y in zip(a, b))
+    if ta is Binary:
+        return bytes.__eq__(a, b) and a.subtype == b.subtype
+    if ta is str or ta is bytes or ta is int or ta is Int64:
+        return a == b
+    return bson.encode({"": a}) == bson.encode({"": b})
 
 
 def values_equal(a, b) -> bool:
