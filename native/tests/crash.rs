@@ -13,7 +13,7 @@
 //!
 //! Reproduce: `KS_CRASH_SEED=N cargo test -p keyshift --test crash -- --nocapture`
 //! (the seed is printed first). Knobs: KS_CRASH_KILLS (default 20), KS_CRASH_KEYS
-//! (default 2000), KS_CRASH_MAX_MS (latest time-triggered kill, default 2500).
+//! (default 2000), KS_CRASH_MAX_MS (latest time-triggered kill, default 500).
 //!
 //! Kill points: 30% at a random time into the run (mostly the scan and the backup),
 //! 70% right after a random number of new writes have landed (mid-batch).
@@ -147,13 +147,22 @@ async fn rewrap_survives_sigkill_at_random_points_under_concurrent_writes() {
     let seed = rng.0;
     let kills_wanted = env_num("KS_CRASH_KILLS", 20);
     let keys = env_num("KS_CRASH_KEYS", 2000) as u32;
-    let max_ms = env_num("KS_CRASH_MAX_MS", 2500);
+    let max_ms = env_num("KS_CRASH_MAX_MS", 500);
     eprintln!(
         "crash suite: KS_CRASH_SEED={seed} KS_CRASH_KILLS={kills_wanted} KS_CRASH_KEYS={keys} KS_CRASH_MAX_MS={max_ms}"
     );
     let started = Instant::now();
 
     let w = stress::seed("crash", keys, 40, "aws", false);
+    // Small batches and few KMS requests in flight: a run then takes long enough, and
+    // its writes land in small enough steps, for kills to fall inside it rather than
+    // after it (the stand-ins are fast).
+    let toml_path = w.dir.join("keyshift.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap();
+    let toml = toml
+        .replace("batchSize = 256", "batchSize = 16")
+        .replace("concurrency = 16", "concurrency = 2");
+    std::fs::write(&toml_path, toml).unwrap();
     let before = w.all_keys().await;
     assert_eq!(before.len(), keys as usize);
     // What each seeded key held before anything ran: `_id` -> keyMaterial.
@@ -235,7 +244,13 @@ async fn rewrap_survives_sigkill_at_random_points_under_concurrent_writes() {
             None => {
                 child.kill().unwrap(); // SIGKILL
                 let status = child.wait().unwrap();
-                assert!(status.code().is_none(), "killed by a signal");
+                if let Some(code) = status.code() {
+                    // It finished between the last look and the kill.
+                    finished_early += 1;
+                    assert_eq!(code, 0, "run {runs} failed");
+                    log.push(format!("run {runs}: finished just before the kill"));
+                    continue;
+                }
                 kills += 1;
                 let moved_after = under_aws().await;
                 if moved_after > moved_before {

@@ -137,6 +137,9 @@ fn print_text(r: &Report) {
              CSFLE values)"
         );
     }
+    for why in &r.skipped_because {
+        eprintln!("  skipped: {why}");
+    }
     if r.queryable_keys_left > 0 {
         eprintln!(
             "{} key(s) in scope left alone: a Queryable Encryption collection uses them \

@@ -78,8 +78,9 @@ pub struct Job {
     pub run_id: String,
     /// Do everything but write.
     pub dry_run: bool,
-    /// Skip Queryable Encryption collections instead of refusing them (with
-    /// `--all-collections`, which finds them; listing one by name is refused).
+    /// Skip Queryable Encryption collections (by their options or by a value met in the
+    /// scan) instead of refusing them: with `--all-collections`, which finds them;
+    /// listing one by name is refused.
     pub skip_queryable: bool,
 }
 
@@ -140,6 +141,8 @@ pub struct Report {
     pub queryable_keys_left: u64,
     /// Queryable Encryption collections skipped (`--all-collections`).
     pub queryable_skipped: Vec<String>,
+    /// Why, for those found by their values rather than their options.
+    pub skipped_because: Vec<String>,
 }
 
 /// Why a run stopped.
@@ -368,7 +371,17 @@ pub async fn run(
                     dry_run: job.dry_run,
                 };
                 let each = |ns: &str, n: u64| progress(Progress::Scanned(ns, n));
-                let done = scanner.run(filter, job.batch_size, &each).await?;
+                let done = match scanner.run(filter, job.batch_size, &each).await {
+                    // --all-collections: a collection holding Queryable Encryption (or
+                    // unknown) blobs is skipped and named, not a reason to stop the rest.
+                    Err(RotateError::Refused(why)) if job.skip_queryable => {
+                        report.queryable_skipped.push(ns.clone());
+                        report.skipped_because.push(why);
+                        report.collections.push(c);
+                        continue;
+                    }
+                    other => other?,
+                };
                 c = CollectionReport {
                     validator_updated: updated,
                     ..done
