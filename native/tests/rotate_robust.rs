@@ -154,9 +154,20 @@ fn kill_nine_at_random_points_then_a_rerun_converges() {
     let kills = env_num("KS_ROTATE_KILLS", 6);
     let mut max_ms = env_num("KS_ROTATE_MAX_MS", 1800);
     let w = seed("rot_kill", 8, 2000);
+    // Small batches: a run then has many write points for a kill to fall between.
+    let toml_path = w.dir.join("keyshift.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap();
+    std::fs::write(
+        &toml_path,
+        toml.replace("batchSize = 256", "batchSize = 16"),
+    )
+    .unwrap();
     let mut schedule = Vec::new();
-    let mut finished_early = 0;
-    for i in 0..kills {
+    let (mut finished_early, mut killed) = (0, 0);
+    let mut i = 0;
+    // `kills` attempts, and more (up to three times as many) until one lands mid-run.
+    while i < kills || (killed == 0 && i < 3 * kills) {
+        i += 1;
         let at = Duration::from_millis(rng.range(20, max_ms));
         schedule.push(at.as_millis());
         let mut child = w
@@ -187,10 +198,15 @@ fn kill_nine_at_random_points_then_a_rerun_converges() {
             }
             None => {
                 child.kill().unwrap(); // SIGKILL
-                child.wait().unwrap();
+                if child.wait().unwrap().code().is_none() {
+                    killed += 1;
+                } else {
+                    finished_early += 1;
+                }
             }
         }
     }
+    assert!(killed > 0, "no run was killed mid-way (seed {})", rng.0);
     println!("kill times (ms): {schedule:?}; {finished_early} runs finished before their kill");
     let last = rotate(&w, &[]);
     assert_eq!(last["dryRun"], false);
