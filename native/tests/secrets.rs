@@ -241,6 +241,31 @@ fn no_secret_in_any_byte_keyshift_produces() {
         audit.output(&a.join(" "), &out);
     }
 
+    // Rotate and retire: the rollback put every key back under the local key, so there
+    // is work. Plaintexts pass through keyshift here (decrypted, encrypted again).
+    let rotate_toml = format!(
+        "{full}\n[rotate]\ncollections = [\"{0}.customers\", \"{0}.orders\"]\n",
+        w.db
+    );
+    std::fs::write(w.dir.join("rotate.toml"), &rotate_toml).unwrap();
+    for args in [
+        vec!["rotate", "--dry-run"],
+        vec!["rotate", "--yes"],
+        vec!["retire", "--yes"],
+    ] {
+        for json in [false, true] {
+            let mut a = args.clone();
+            a.extend(["-vv", "-c", "rotate.toml"]);
+            if json {
+                a.push("--json");
+            }
+            let out = w.keyshift(&a);
+            assert_eq!(out.status.code(), Some(0), "{}", a.join(" "));
+            codes.push((a.join(" "), out.status.code()));
+            audit.output(&a.join(" "), &out);
+        }
+    }
+
     // Failures: wrong AWS secret, wrong Azure/GCP targets, a URI with a password that
     // cannot connect, a local key of the wrong size, a literal secret in the config.
     let failing: Vec<Failing> = vec![
@@ -370,6 +395,7 @@ fn no_secret_in_any_byte_keyshift_produces() {
         "expected.json",
         "seed.json",
         "short-key.bin",
+        "rotate.toml",
     ];
     let mut files: Vec<PathBuf> = Vec::new();
     let mut stack = vec![w.dir.clone()];
