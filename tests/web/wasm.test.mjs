@@ -190,6 +190,13 @@ test('a pasted keyshift.toml loads into the form state and prints back the same'
   kmip.tab = 'kmip';
   Object.assign(kmip.p.kmip, { 'cred.endpoint': 'kmip:5696', 'tls.tlsCertificateKeyFile': 'c.pem', 'mk.keyId': '7', 'mk.delegated': true });
   states.push(kmip);
+  const advanced = awsState();
+  advanced.source.exposed = true;
+  Object.assign(advanced.advanced, {
+    'rewrap.filter': '{"masterKey.provider": "local"}', 'rewrap.batchSize': '64', 'rewrap.concurrency': '8',
+    'rewrap.backupDir': 'bk', 'rotate.collections': 'app.customers\napp.orders',
+  });
+  states.push(advanced);
   for (const s of states) {
     const text = ks.toToml(model.toConfig(s));
     const parsed = ks.parseToml(text);
@@ -200,5 +207,85 @@ test('a pasted keyshift.toml loads into the form state and prints back the same'
   const { dropped } = model.fromConfig(ks.parseToml(
     '[keyVault]\nuri = "env:U"\n[kmsProviders.local]\nkey = "file:k"\n[kmsProviders.gcp]\n[kmsProviders.aws]\n' +
     '[target]\nprovider = "aws"\nmasterKey = { region = "us-east-1", key = "' + ARN + '" }\n[rewrap]\nbatchSize = 10\n').config);
-  assert.deepEqual(dropped, ['kmsProviders.gcp', '[rewrap]']);
+  assert.deepEqual(dropped, ['kmsProviders.gcp']);
+});
+
+function advancedState(values) {
+  const s = awsState();
+  s.source.exposed = true;
+  Object.assign(s.advanced, values);
+  return s;
+}
+
+test('advanced fields: [rewrap] and [rotate] reach the config only when set, numbers as numbers', () => {
+  assert.equal(model.toConfig(awsState()).rewrap, undefined);
+  assert.equal(model.toConfig(awsState()).rotate, undefined);
+  const c = model.toConfig(advancedState({
+    'rewrap.batchSize': ' 64 ', 'rewrap.concurrency': '', 'rewrap.backupDir': 'bk',
+    'rotate.collections': ' app.customers \n\n app.orders\r\n',
+  }));
+  assert.deepEqual(c.rewrap, { batchSize: 64, backupDir: 'bk' });
+  assert.deepEqual(c.rotate, { collections: ['app.customers', 'app.orders'] });
+  assert.equal(model.toConfig(advancedState({ 'rotate.collections': ' \n ' })).rotate, undefined);
+  assert.equal(model.toConfig(advancedState({ 'rewrap.batchSize': 'ten' })).rewrap.batchSize, 'ten');
+  assert.deepEqual(ks.validate(c).diagnostics.map((d) => d.code), ['KS-LOC-002']);
+});
+
+test('advanced fields: each diagnostic carries the path the page places beside its field', () => {
+  const path = (key) => model.advancedPath(model.ADVANCED_FIELDS.find((f) => model.advancedId(f) === key));
+  const cases = [
+    ['rewrap.batchSize', '0', 'KS-RW-003'],
+    ['rewrap.batchSize', '1.5', 'KS-CFG-003'],
+    ['rewrap.concurrency', '257', 'KS-RW-004'],
+    ['rewrap.filter', '{bad', 'KS-RW-001'],
+    ['rewrap.filter', '[]', 'KS-RW-002'],
+  ];
+  for (const [key, bad, code] of cases) {
+    const r = ks.validate(model.toConfig(advancedState({ [key]: bad })));
+    const d = r.diagnostics.find((x) => x.code === code);
+    assert.ok(d, `${key}=${bad}: ${JSON.stringify(r.diagnostics)}`);
+    assert.equal(d.path, path(key));
+  }
+  const list = path('rotate.collections');
+  assert.equal(list, '/rotate/collections');
+  const r = ks.validate(model.toConfig(advancedState({
+    'rotate.collections': 'app.ok\nnodot\nconfig.x\nencryption.__keyVault\napp.ok',
+  })));
+  const rot = r.diagnostics.filter((d) => d.code.startsWith('KS-ROT-')).map((d) => [d.code, d.path]);
+  assert.deepEqual(rot, [
+    ['KS-ROT-001', `${list}/1`], ['KS-ROT-003', `${list}/2`], ['KS-ROT-002', `${list}/3`], ['KS-ROT-004', `${list}/4`],
+  ]);
+  const { byPath, rest } = model.placeDiagnostics(r.diagnostics, [list], [list, '/rotate', '/kmsProviders/local']);
+  assert.equal(byPath.get(list).length, 4);
+  assert.deepEqual(rest, []);
+});
+
+test('advanced fields: the plan scans the listed collections instead of --all-collections', () => {
+  const commands = (p, id) => p.steps.find((s) => s.id === id).commands.join('\n');
+  const listed = ks.plan(model.toConfig(advancedState({ 'rotate.collections': 'app.customers' })));
+  assert.equal(listed.mode, 'rotate');
+  assert.doesNotMatch(commands(listed, 'rotate'), /--all-collections/);
+  const all = ks.plan(model.toConfig(advancedState({})));
+  assert.match(commands(all, 'rotate'), /--all-collections/);
+  const bk = ks.plan(model.toConfig(advancedState({ 'rewrap.backupDir': 'vault-backups' })));
+  assert.ok(JSON.stringify(bk.rollback).includes('vault-backups/'));
+});
+
+test('advanced fields are persisted and restored, never anything that looks like a secret', () => {
+  const s = advancedState({ 'rewrap.batchSize': '64', 'rotate.collections': 'app.a\napp.b', 'rewrap.backupDir': 'AKIAABCDEFGHIJKLMNOP' });
+  const stored = JSON.stringify(model.persistable(s));
+  assert.ok(!stored.includes('AKIA'), stored);
+  const back = model.restore(JSON.parse(stored));
+  assert.equal(back.advanced['rewrap.batchSize'], '64');
+  assert.equal(back.advanced['rotate.collections'], 'app.a\napp.b');
+  assert.equal(back.advanced['rewrap.backupDir'], '');
+  assert.equal(model.hasAdvanced(back), true);
+  assert.equal(model.hasAdvanced(model.restore({ v: 1, advanced: { 'rewrap.batchSize': 7 } })), false, 'strings only');
+  // A state stored before the section existed restores with it empty.
+  assert.equal(model.restore({ v: 1, tab: 'gcp' }).advanced['rotate.collections'], '');
+  const empty = model.fromConfig(ks.parseToml(
+    '[keyVault]\nuri = "env:U"\n[kmsProviders.local]\nkey = "file:k"\n[kmsProviders.aws]\n' +
+    '[target]\nprovider = "aws"\nmasterKey = { region = "us-east-1", key = "' + ARN + '" }\n[rotate]\ncollections = []\n').config);
+  assert.equal(empty.dropped.length, 1);
+  assert.match(empty.dropped[0], /empty \[rotate\] collections/);
 });

@@ -3,9 +3,9 @@
 // only moves values between the page and it.
 import init, * as ks from './pkg/keyshift_wasm.js';
 import {
-  PROVIDERS, TABS, LANGS, LANG_LABELS, SOURCE_FIELDS,
+  PROVIDERS, TABS, LANGS, LANG_LABELS, SOURCE_FIELDS, ADVANCED_FIELDS,
   defaultState, restore, persistable, toConfig, targetName, fieldId, fieldPath, sourcePath,
-  placeDiagnostics, summarize, fromConfig,
+  advancedId, advancedPath, hasAdvanced, placeDiagnostics, summarize, fromConfig,
 } from './model.js';
 
 const STORE = 'keyshift-guide-v1';
@@ -58,11 +58,18 @@ function field(id, f, value, onInput) {
       el('p', { class: 'help', id: help, text: f.help }),
       el('ul', { class: 'diag', id: diag, 'aria-live': 'polite' }));
   }
-  const input = el('input', {
-    type: 'text', id, name: id, placeholder: f.placeholder, autocomplete: 'off',
-    autocapitalize: 'off', spellcheck: 'false', 'aria-describedby': `${help} ${diag}`,
-    'data-secret': f.secret ? 'true' : undefined,
-  });
+  const describedBy = [help, ...(f.describedBy ?? []), diag].join(' ');
+  const input = f.kind === 'list'
+    ? el('textarea', {
+      id, name: id, rows: '4', placeholder: f.placeholder, autocomplete: 'off',
+      autocapitalize: 'off', spellcheck: 'false', 'aria-describedby': describedBy,
+    })
+    : el('input', {
+      type: 'text', id, name: id, placeholder: f.placeholder, autocomplete: 'off',
+      autocapitalize: 'off', spellcheck: 'false', 'aria-describedby': describedBy,
+      inputmode: f.kind === 'integer' ? 'numeric' : undefined,
+      'data-secret': f.secret ? 'true' : undefined,
+    });
   input.value = value ?? '';
   input.addEventListener('input', () => onInput(input.value));
   return el('div', { class: 'field', 'data-field': id },
@@ -80,6 +87,15 @@ function build() {
       changed();
     }));
   }
+  for (const f of ADVANCED_FIELDS) {
+    const spec = f.kind === 'list' ? { ...f, describedBy: ['adv-rotate-help'] } : f;
+    $(`adv-${f.section}-fields`).append(field(advancedDomId(f), spec, state.advanced[advancedId(f)], (v) => {
+      state.advanced[advancedId(f)] = v;
+      changed();
+    }));
+  }
+  $('advanced').open = hasAdvanced(state);
+
   const exposed = $('f-source-exposed');
   exposed.checked = Boolean(state.source.exposed);
   exposed.addEventListener('change', () => {
@@ -153,6 +169,7 @@ function build() {
     const { lang, stage } = state;
     state = defaultState();
     Object.assign(state, { lang, stage });
+    $('advanced').open = false;
     syncForm();
     changed();
     status('Started over.');
@@ -185,8 +202,15 @@ function importToml() {
   status(dropped.length ? `Loaded; not shown in the form: ${dropped.join(', ')}.` : 'Loaded keyshift.toml into the form.');
 }
 
+/** The element id of an advanced field: `f-rewrap-batchSize`, `f-rotate-collections`. */
+function advancedDomId(f) {
+  return `f-${f.section}-${f.key}`;
+}
+
 /** Puts the state's values into every input (after an import). */
 function syncForm() {
+  for (const f of ADVANCED_FIELDS) $(advancedDomId(f)).value = state.advanced[advancedId(f)] ?? '';
+  if (hasAdvanced(state)) $('advanced').open = true;
   for (const f of SOURCE_FIELDS) $(`f-source-${f.key}`).value = state.source[f.key] ?? '';
   $('f-source-exposed').checked = Boolean(state.source.exposed);
   for (const tab of TABS) {
@@ -233,6 +257,16 @@ function validateNow() {
   const result = ks.validate(toConfig(state));
   last = result;
   renderDiagnostics(result.diagnostics);
+  renderRotateHelp();
+}
+
+/** Says when the collections list is used: only in a rotation (an exposed key). */
+function renderRotateHelp() {
+  const help = $('adv-rotate-help');
+  const text = state.source.exposed
+    ? 'The local key is marked exposed, so the plan rotates: keyshift rotate re-encrypts the collections listed here, and keyshift retire then checks every collection before deleting an old key.'
+    : 'Used only when the local master key may have been exposed (the checkbox in step 1): the plan then rotates the keys instead of rewrapping them. Until then this list is written to keyshift.toml but the plan does not use it.';
+  if (help.textContent !== text) help.textContent = text;
 }
 
 function diagItem(d) {
@@ -255,7 +289,7 @@ function setDiags(listId, diags) {
   if (wrap) {
     const worst = diags.some((d) => d.severity === 'error') ? 'error' : diags.length ? 'warning' : '';
     wrap.dataset.state = worst;
-    const input = wrap.querySelector('input');
+    const input = wrap.querySelector('input, textarea');
     if (input) input.setAttribute('aria-invalid', String(worst === 'error'));
   }
 }
@@ -267,7 +301,12 @@ function renderDiagnostics(diagnostics) {
   for (const f of SOURCE_FIELDS) lists.set(sourcePath(f.key), `f-source-${f.key}-diag`);
   lists.set(sourcePath('exposed'), 'f-source-exposed-diag');
   for (const f of PROVIDERS[tab].fields) lists.set(fieldPath(state, f), `f-${tab}-${f.at}-${f.key}-diag`);
+  for (const f of ADVANCED_FIELDS) lists.set(advancedPath(f), `${advancedDomId(f)}-diag`);
   const sections = new Map([
+    // A list's entries (`/rotate/collections/2`) go beside the list.
+    ...ADVANCED_FIELDS.filter((f) => f.kind === 'list').map((f) => [advancedPath(f), `${advancedDomId(f)}-diag`]),
+    ['/rewrap', 'advanced-diag'],
+    ['/rotate', 'advanced-diag'],
     ['/keyVault', 'now-diag'],
     ['/kmsProviders/local', 'now-diag'],
     ['/kmsProviders', `panel-${tab}-diag`],
@@ -297,6 +336,7 @@ function renderDiagnostics(diagnostics) {
     }
   }
   setDiags('other-diags', rest);
+  renderAdvancedState(diagnostics);
   const { errors, warnings } = summarize(diagnostics);
   const summary = $('summary');
   const text = errors + warnings === 0
@@ -306,6 +346,22 @@ function renderDiagnostics(diagnostics) {
   summary.dataset.errors = String(errors);
   summary.dataset.warnings = String(warnings);
   summary.className = `summary ${errors ? 'error' : warnings ? 'warning' : 'ok'}`;
+}
+
+/** The collapsed Advanced section's summary says how many fields are set and what is
+ * wrong inside, so nothing it holds goes unnoticed. */
+function renderAdvancedState(diagnostics) {
+  const set = ADVANCED_FIELDS.filter((f) => (state.advanced[advancedId(f)] ?? '').trim()).length;
+  const inside = diagnostics.filter((d) => /^\/(rewrap|rotate)(\/|$)/.test(d.path));
+  const { errors, warnings } = summarize(inside);
+  const parts = [];
+  if (set) parts.push(`${set} set`);
+  if (errors) parts.push(`${errors} error${errors === 1 ? '' : 's'}`);
+  if (warnings) parts.push(`${warnings} warning${warnings === 1 ? '' : 's'}`);
+  const text = parts.length ? `(${parts.join(', ')})` : '';
+  const span = $('advanced-state');
+  if (span.textContent !== text) span.textContent = text;
+  span.className = `adv-state ${errors ? 'error' : warnings ? 'warning' : ''}`;
 }
 
 /** The header's list of every finding, each a button that moves focus to its field. */
@@ -320,7 +376,10 @@ function renderFindings(diagnostics, where) {
     button.addEventListener('click', () => {
       const list = listId && $(listId);
       const target = list?.closest('.field')?.querySelector('input, textarea')
-        ?? list?.closest('section, .panel')?.querySelector('input');
+        ?? list?.closest('section, .panel, details.advanced')?.querySelector('input, textarea');
+      // A field inside a collapsed section cannot take focus: open it first.
+      const closed = target?.closest('details:not([open])');
+      if (closed) closed.open = true;
       if (target) target.focus();
     });
     return el('li', {}, button);
@@ -371,18 +430,31 @@ function renderOutputs() {
   $('plan-summary').textContent = plan.summary;
   $('plan-risks').replaceChildren(...plan.risks.map((r) =>
     el('li', { class: r.level, 'data-risk': r.id }, el('strong', { text: `${r.level}: ` }), r.message)));
+  const scanned = plan.mode === 'rotate' ? config.rotate?.collections : undefined;
   const steps = (list) => list.map((s) => el('li', { 'data-step': s.id },
     el('h4', { text: s.title }), el('p', { text: s.why }),
-    ...(s.commands.length ? [el('pre', { tabindex: '0' }, el('code', { text: s.commands.join('\n') }))] : [])));
+    ...(s.commands.length ? [el('pre', { tabindex: '0' }, el('code', { text: s.commands.join('\n') }))] : []),
+    ...(scanned?.length && ROTATE_SCOPED.includes(s.id) ? [scopeNote(scanned)] : [])));
   $('plan-steps').replaceChildren(...steps(plan.steps));
   $('plan-rollback').replaceChildren(...steps(plan.rollback));
   document.body.dataset.ready = 'true';
 }
 
+/** Plan steps whose `keyshift rotate` runs over `[rotate] collections`. */
+const ROTATE_SCOPED = ['rotate-dry-run', 'rotate'];
+
+/** The collections a rotate step scans, from the configuration (in place of
+ * --all-collections). */
+function scopeNote(collections) {
+  const p = el('p', { class: 'scope' }, `Scans the ${collections.length} collection${collections.length === 1 ? '' : 's'} listed in [rotate]: `);
+  collections.forEach((ns, i) => p.append(...(i ? [', '] : []), el('code', { 'data-ns': ns, text: ns })));
+  return p;
+}
+
 function planCommands() {
   return [...document.querySelectorAll('#plan-steps > li')].map((li) => {
     const title = li.querySelector('h4').textContent;
-    const code = li.querySelector('code');
+    const code = li.querySelector('pre code');
     return `# ${title}\n${code ? code.textContent : ''}`.trim();
   }).join('\n\n') + '\n';
 }

@@ -87,6 +87,52 @@ export const SOURCE_FIELDS = [
   { key: 'key', label: 'Local master key', secret: true, placeholder: 'file:master-key.txt', help: 'Where the application reads the 96-byte local key: file:PATH or env:NAME. Never the key itself.' },
 ];
 
+/** The "Advanced" fields: the optional `[rewrap]` tuning and `[rotate]` collections.
+ * `kind`: `integer` (sent as a number when it is digits, else as typed so core says
+ * why), `list` (one `db.coll` per line, blank lines ignored), else text. */
+export const ADVANCED_FIELDS = [
+  {
+    section: 'rewrap', key: 'filter', label: 'Key filter (optional)', placeholder: '{"masterKey.provider": "local"}',
+    help: 'Which keys to move (or, for an exposed key, to replace): a MongoDB query on the key vault in extended JSON, keys double-quoted. Empty: every key not already under the target.',
+  },
+  {
+    section: 'rewrap', key: 'batchSize', kind: 'integer', label: 'Batch size (optional)', placeholder: '256',
+    help: 'Keys per batch, 1–10000; bounds memory. Empty: 256.',
+  },
+  {
+    section: 'rewrap', key: 'concurrency', kind: 'integer', label: 'Concurrency (optional)', placeholder: '32',
+    help: 'KMS requests in flight, 1–256. Empty: 32; raise it for a far-away KMS.',
+  },
+  {
+    section: 'rewrap', key: 'backupDir', label: 'Backup directory (optional)', placeholder: 'keyshift-backups',
+    help: 'Where the backup of every key keyshift touches is written, relative to keyshift.toml. Empty: keyshift-backups.',
+  },
+  {
+    section: 'rotate', key: 'collections', kind: 'list', label: 'Collections to rotate (optional)', placeholder: 'app.customers\napp.orders',
+    help: 'One db.coll per line: the collections holding encrypted fields, which keyshift rotate re-encrypts and whose $jsonSchema validators it rewrites. Empty: rotate scans every collection (--all-collections).',
+  },
+];
+
+/** An advanced field's key inside `state.advanced`: `rewrap.batchSize`. */
+export function advancedId(f) {
+  return `${f.section}.${f.key}`;
+}
+
+/** The JSON pointer core reports for an advanced field (entries of a list add `/N`). */
+export function advancedPath(f) {
+  return `${seg(f.section)}${seg(f.key)}`;
+}
+
+/** The namespaces in the collections text: one per line, trimmed, blank lines left out. */
+export function collectionList(textValue) {
+  return typeof textValue === 'string' ? textValue.split(/\r?\n/).map((l) => l.trim()).filter(Boolean) : [];
+}
+
+/** Whether any advanced field holds a value (the page opens the section then). */
+export function hasAdvanced(state) {
+  return ADVANCED_FIELDS.some((f) => text(state.advanced?.[advancedId(f)]));
+}
+
 /** A fresh state: the common case, ready to fill in. */
 export function defaultState() {
   const p = {};
@@ -94,6 +140,8 @@ export function defaultState() {
     p[tab] = {};
     for (const f of PROVIDERS[tab].fields) p[tab][fieldId(f)] = f.kind === 'checkbox' ? false : '';
   }
+  const advanced = {};
+  for (const f of ADVANCED_FIELDS) advanced[advancedId(f)] = '';
   return {
     v: 1,
     source: { uri: 'env:MONGODB_URI', namespace: 'encryption.__keyVault', key: 'file:master-key.txt', exposed: false },
@@ -102,6 +150,7 @@ export function defaultState() {
     p,
     lang: 'python',
     stage: 'transition',
+    advanced,
   };
 }
 
@@ -170,6 +219,16 @@ export function toConfig(state) {
   };
   if (Object.keys(tls).length) config.tlsOptions = { [name]: tls };
   config.target = { provider: name, masterKey: mk };
+  const rewrap = {};
+  for (const f of ADVANCED_FIELDS.filter((x) => x.section === 'rewrap')) {
+    const v = text(state.advanced?.[advancedId(f)]);
+    if (!v) continue;
+    // Digits go as a number; anything else as typed, so core reports its type.
+    rewrap[f.key] = f.kind === 'integer' && /^[+-]?\d+$/.test(v) ? Number(v) : v;
+  }
+  if (Object.keys(rewrap).length) config.rewrap = rewrap;
+  const collections = collectionList(state.advanced?.['rotate.collections']);
+  if (collections.length) config.rotate = { collections };
   return config;
 }
 
@@ -223,7 +282,7 @@ export function looksSecret(value, secretField) {
 /** The state as it may be stored (localStorage): every field that could be a literal
  * secret is left out, whatever the field. */
 export function persistable(state) {
-  const out = { v: 1, tab: state.tab, name: state.name, lang: state.lang, stage: state.stage, source: {}, p: {} };
+  const out = { v: 1, tab: state.tab, name: state.name, lang: state.lang, stage: state.stage, source: {}, p: {}, advanced: {} };
   for (const f of SOURCE_FIELDS) {
     const v = state.source?.[f.key];
     if (typeof v === 'string' && !looksSecret(v, f.secret)) out.source[f.key] = v;
@@ -236,6 +295,10 @@ export function persistable(state) {
       if (f.kind === 'checkbox') out.p[tab][fieldId(f)] = Boolean(v);
       else if (typeof v === 'string' && !looksSecret(v, f.secret)) out.p[tab][fieldId(f)] = v;
     }
+  }
+  for (const f of ADVANCED_FIELDS) {
+    const v = state.advanced?.[advancedId(f)];
+    if (typeof v === 'string' && !looksSecret(v, false)) out.advanced[advancedId(f)] = v;
   }
   return out;
 }
@@ -260,12 +323,17 @@ export function restore(stored) {
       else if (typeof v === 'string' && !looksSecret(v, f.secret)) state.p[tab][fieldId(f)] = v;
     }
   }
+  for (const f of ADVANCED_FIELDS) {
+    const v = stored.advanced?.[advancedId(f)];
+    if (typeof v === 'string' && !looksSecret(v, false)) state.advanced[advancedId(f)] = v;
+  }
   return state;
 }
 
 /** A state from a parsed keyshift.toml (core's `config`): the first local source, the
- * target's provider, credentials, TLS files and master key. What the form cannot show
- * (more sources, [rewrap]) is listed in `dropped` so the page can say so. */
+ * target's provider, credentials, TLS files and master key, `[rewrap]` and `[rotate]`.
+ * What the form cannot show (more sources, an empty collections list) is listed in
+ * `dropped` so the page can say so. */
 export function fromConfig(config) {
   const state = defaultState();
   const dropped = [];
@@ -302,6 +370,14 @@ export function fromConfig(config) {
     dropped.push(`target ${target} (the guide moves keys to aws, azure, gcp or kmip)`);
   }
   for (const n of Object.keys(config?.tlsOptions ?? {})) if (n !== target) dropped.push(`tlsOptions.${n}`);
-  if (config?.rewrap) dropped.push('[rewrap]');
+  for (const f of ADVANCED_FIELDS.filter((x) => x.section === 'rewrap')) {
+    const v = config?.rewrap?.[f.key];
+    if (typeof v === 'string' || typeof v === 'number') state.advanced[advancedId(f)] = String(v);
+  }
+  const collections = config?.rotate?.collections;
+  if (Array.isArray(collections)) {
+    state.advanced['rotate.collections'] = collections.map(String).join('\n');
+    if (collections.length === 0) dropped.push('the empty [rotate] collections list (the guide leaves it out: --all-collections)');
+  }
   return { state, dropped };
 }
