@@ -301,19 +301,25 @@ pub fn plan(config: &Config, inventory: Option<&Inventory>) -> Plan {
             ));
         }
         Mode::Rotate => {
-            let scope = if config
-                .rotate
-                .as_ref()
-                .is_some_and(|r| r.collections.is_some())
-            {
-                ""
-            } else {
-                " --all-collections"
+            let listed = config.rotate.as_ref().and_then(|r| r.collections.as_ref());
+            let (scope, scanned) = match listed {
+                Some(list) => (
+                    "",
+                    format!(
+                        "Scans the {} collection(s) in [rotate] collections: {}.",
+                        list.len(),
+                        list.join(", ")
+                    ),
+                ),
+                None => (
+                    " --all-collections",
+                    "Scans every collection of the deployment (--all-collections); list them in [rotate] collections to narrow it.".to_string(),
+                ),
             };
             steps.push(step(
                 "rotate-dry-run",
                 "Dry run of the rotation",
-                "Creates and proves the new DEKs in memory and decrypts and re-encrypts every value under an old DEK, writing nothing: shows which collections, how many values and which validators will change. Collections come from [rotate] collections, or every collection with --all-collections.",
+                &format!("Creates and proves the new DEKs in memory and decrypts and re-encrypts every value under an old DEK, writing nothing: shows which collections, how many values and which validators will change. {scanned}"),
                 vec![format!("keyshift rotate{scope} --dry-run")],
             ));
             steps.push(step(
