@@ -16,6 +16,13 @@
 //!   not parse, so only bounds: more than 96 bytes (a wrapping cannot be shorter than
 //!   the DEK) and at most 6144 (AWS's CiphertextBlob maximum; far above what any of them
 //!   produce for 96 bytes).
+//!
+//! Fields libmongocrypt accepts (its key document parser refuses anything else, and
+//! with it the whole rewrap context the document is fed to): top level `_id` (a UUID),
+//! `keyMaterial` (binary subtype 0), `creationDate` and `updateDate` (dates), `status`,
+//! `masterKey`, `keyAltNames` (unique strings) and `version` (an integer, 0); all but
+//! the last two are required. In `masterKey`, each provider allows only its own fields
+//! ([`MASTER_KEY_FIELDS`]) and requires some of them as strings.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,6 +37,56 @@ use crate::config::{Config, ProviderKind, Target};
 pub const DEK_LEN: usize = 96;
 /// keyMaterial size of a locally wrapped DEK.
 pub const LOCAL_WRAPPED_LEN: usize = 160;
+
+/// Top-level fields of a key document that libmongocrypt accepts.
+pub const KEY_DOCUMENT_FIELDS: [&str; 8] = [
+    "_id",
+    "keyMaterial",
+    "creationDate",
+    "updateDate",
+    "status",
+    "masterKey",
+    "keyAltNames",
+    "version",
+];
+
+/// The top-level fields libmongocrypt requires (`masterKey` and `keyMaterial` have their
+/// own anomalies).
+const REQUIRED_FIELDS: [&str; 4] = ["_id", "status", "creationDate", "updateDate"];
+
+/// Per provider type: the masterKey fields libmongocrypt allows, and which of them it
+/// requires (as strings).
+pub const MASTER_KEY_FIELDS: [(ProviderKind, &[&str], &[&str]); 5] = [
+    (ProviderKind::Local, &["provider"], &[]),
+    (
+        ProviderKind::Aws,
+        &["provider", "key", "region", "endpoint"],
+        &["key", "region"],
+    ),
+    (
+        ProviderKind::Azure,
+        &["provider", "keyVaultEndpoint", "keyName", "keyVersion"],
+        &["keyVaultEndpoint", "keyName"],
+    ),
+    (
+        ProviderKind::Gcp,
+        &[
+            "provider",
+            "endpoint",
+            "projectId",
+            "location",
+            "keyRing",
+            "keyName",
+            "keyVersion",
+        ],
+        &["projectId", "location", "keyRing", "keyName"],
+    ),
+    (
+        ProviderKind::Kmip,
+        &["provider", "endpoint", "keyId", "delegated"],
+        &[],
+    ),
+];
 
 /// What is unusual about a key document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -49,6 +106,12 @@ pub enum AnomalyKind {
     KeyMaterialSize,
     /// A keyAltName used by more than one key.
     DuplicateAltName,
+    /// A top-level field libmongocrypt does not know: it refuses the document.
+    UnknownField,
+    /// A field libmongocrypt requires is missing or has a type it refuses (`_id` not a
+    /// UUID, dates not dates, `version` not 0, `keyMaterial` not subtype 0, repeated
+    /// keyAltNames, a `masterKey` field its provider does not allow or lacks).
+    MalformedField,
 }
 
 /// One anomaly found in the key vault.
@@ -187,6 +250,103 @@ pub fn master_key_matches(master_key: &Value, target: &Map<String, Value>) -> bo
     same && no_extra
 }
 
+/// Whether an extended JSON value is a date (`{"$date": ...}`).
+fn is_date(v: &Value) -> bool {
+    v.as_object()
+        .is_some_and(|m| m.len() == 1 && m.contains_key("$date"))
+}
+
+/// Whether an extended JSON value is a UUID (binary subtype 4 of 16 bytes, or `$uuid`).
+fn is_uuid(v: &Value) -> bool {
+    matches!(decode_binary(v), Some((b, 4)) if b.len() == 16)
+        || v.get("$uuid").and_then(Value::as_str).is_some_and(|s| {
+            s.len() == 36 && s.chars().filter(|c| c.is_ascii_hexdigit()).count() == 32
+        })
+}
+
+/// What libmongocrypt's key document parser would refuse in `doc`, beyond what the other
+/// anomalies cover: (kind, message) pairs, in field order.
+pub fn refused_fields(doc: &Map<String, Value>) -> Vec<(AnomalyKind, String)> {
+    let mut out = Vec::new();
+    let mut malformed = |m: String| out.push((AnomalyKind::MalformedField, m));
+    for field in REQUIRED_FIELDS {
+        if !doc.contains_key(field) {
+            malformed(format!(
+                "no `{field}`, which libmongocrypt requires: it refuses this key document"
+            ));
+        }
+    }
+    for (field, value) in doc {
+        let wrong = match field.as_str() {
+            "_id" => (!is_uuid(value)).then_some("is not a UUID"),
+            "creationDate" | "updateDate" => (!is_date(value)).then_some("is not a date"),
+            "version" => (int_value(value) != Some(0)).then_some("is not the integer 0"),
+            "keyMaterial" => match decode_binary(value) {
+                Some((_, sub)) if sub != 0 => Some("is not binary subtype 0"),
+                _ => None,
+            },
+            "keyAltNames" => match value.as_array() {
+                None => Some("is not an array"),
+                Some(names) if names.iter().any(|n| !n.is_string()) => {
+                    Some("holds a name that is not a string")
+                }
+                Some(names) => {
+                    let unique: BTreeSet<&str> = names.iter().filter_map(Value::as_str).collect();
+                    (unique.len() != names.len()).then_some("repeats a name")
+                }
+            },
+            "status" | "masterKey" => None,
+            _ => {
+                out.push((
+                    AnomalyKind::UnknownField,
+                    format!(
+                        "field `{field}` is not one libmongocrypt knows (it accepts {}): it refuses this key document, so rewrap reports the key instead of moving it",
+                        KEY_DOCUMENT_FIELDS.join(", ")
+                    ),
+                ));
+                continue;
+            }
+        };
+        if let Some(wrong) = wrong {
+            out.push((
+                AnomalyKind::MalformedField,
+                format!("`{field}` {wrong}: libmongocrypt refuses this key document"),
+            ));
+        }
+    }
+    let master_key = doc.get("masterKey").and_then(Value::as_object);
+    let provider = master_key
+        .and_then(|m| m.get("provider"))
+        .and_then(Value::as_str);
+    let kind = provider.and_then(ProviderKind::of_name);
+    let rules = MASTER_KEY_FIELDS.iter().find(|(k, _, _)| Some(*k) == kind);
+    if let (Some(mk), Some((kind, allowed, required))) = (master_key, rules) {
+        for field in mk.keys().filter(|f| !allowed.contains(&f.as_str())) {
+            out.push((
+                    AnomalyKind::MalformedField,
+                    format!(
+                        "`masterKey.{field}` is not a {} masterKey field (allowed: {}): libmongocrypt refuses this key document",
+                        kind.as_str(),
+                        allowed.join(", ")
+                    ),
+                ));
+        }
+        for field in required
+            .iter()
+            .filter(|f| !mk.get(**f).is_some_and(Value::is_string))
+        {
+            out.push((
+                    AnomalyKind::MalformedField,
+                    format!(
+                        "`masterKey.{field}` is missing or not a string; a {} masterKey requires it: libmongocrypt refuses this key document",
+                        kind.as_str()
+                    ),
+                ));
+        }
+    }
+    out
+}
+
 /// The keyMaterial sizes a provider can produce, as (min, max) inclusive, or the exact
 /// set for Azure. See the module documentation for why.
 fn size_ok(kind: ProviderKind, master_key: &Value, len: usize) -> bool {
@@ -219,9 +379,12 @@ pub fn analyze(docs: &[Value], config: Option<&Config>) -> Inventory {
                 message,
             })
         };
-        if !doc.is_object() {
+        let Some(fields) = doc.as_object() else {
             flag(AnomalyKind::NotADocument, "not a key document".into());
             continue;
+        };
+        for (kind, message) in refused_fields(fields) {
+            flag(kind, message);
         }
         if let Some(Value::Array(names)) = doc.get("keyAltNames") {
             if !names.is_empty() {

@@ -104,3 +104,136 @@ fn empty_vault() {
     assert_eq!(inv.under_target, Some(0));
     assert!(inv.anomalies.is_empty());
 }
+
+/// A key document as libmongocrypt writes it (every field it requires, nothing else).
+fn sound(n: u8) -> Value {
+    json!({
+        "_id": id(n),
+        "keyMaterial": bin(160),
+        "creationDate": {"$date": "2026-11-30T06:00:00Z"},
+        "updateDate": {"$date": {"$numberLong": "1795000000000"}},
+        "status": 0,
+        "masterKey": {"provider": "local"},
+        "keyAltNames": ["a", "b"],
+        "version": {"$numberInt": "0"},
+    })
+}
+
+fn refusals(doc: Value) -> Vec<(AnomalyKind, String)> {
+    analyze(&[doc], None)
+        .anomalies
+        .into_iter()
+        .map(|a| (a.kind, a.message))
+        .collect()
+}
+
+#[test]
+fn documents_libmongocrypt_writes_are_not_flagged() {
+    assert_eq!(refusals(sound(1)), vec![]);
+    let mut aws = sound(2);
+    aws["keyMaterial"] = bin(184);
+    aws["masterKey"] =
+        json!({"provider": "aws", "region": "us-east-1", "key": ARN, "endpoint": "kms.example"});
+    assert_eq!(refusals(aws), vec![]);
+    let mut kmip = sound(3);
+    kmip["masterKey"] = json!({"provider": "kmip:hsm", "keyId": "7", "delegated": false});
+    assert_eq!(refusals(kmip), vec![]);
+    let mut uuid_form = sound(4);
+    uuid_form["_id"] = json!({"$uuid": "12345678-9012-3456-7890-123456789012"});
+    assert_eq!(refusals(uuid_form), vec![]);
+}
+
+#[test]
+fn unknown_top_level_fields_are_flagged_by_name() {
+    let mut doc = sound(1);
+    doc["comment"] = json!("added by hand");
+    let found = refusals(doc);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, AnomalyKind::UnknownField);
+    assert!(found[0].1.contains("`comment`"), "{}", found[0].1);
+}
+
+#[test]
+fn fields_libmongocrypt_refuses_are_malformed() {
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("_id", json!("not-a-uuid"), "`_id` is not a UUID"),
+        (
+            "creationDate",
+            json!("yesterday"),
+            "`creationDate` is not a date",
+        ),
+        ("updateDate", json!(5), "`updateDate` is not a date"),
+        ("version", json!(1), "`version` is not the integer 0"),
+        (
+            "version",
+            json!({"$numberDouble": "0.0"}),
+            "`version` is not the integer 0",
+        ),
+        ("keyAltNames", json!("ssn"), "`keyAltNames` is not an array"),
+        ("keyAltNames", json!(["a", 1]), "not a string"),
+        ("keyAltNames", json!(["a", "a"]), "repeats a name"),
+        (
+            "keyMaterial",
+            json!({"$binary": {"base64": STANDARD.encode([1u8; 160]), "subType": "04"}}),
+            "not binary subtype 0",
+        ),
+        (
+            "masterKey",
+            json!({"provider": "local", "key": "x"}),
+            "`masterKey.key` is not a local",
+        ),
+        (
+            "masterKey",
+            json!({"provider": "aws", "region": "us-east-1"}),
+            "`masterKey.key` is missing",
+        ),
+        (
+            "masterKey",
+            json!({"provider": "gcp", "projectId": "p", "location": "l", "keyRing": "r", "keyName": 3}),
+            "`masterKey.keyName` is missing or not a string",
+        ),
+    ];
+    for (field, value, expect) in cases {
+        let mut doc = sound(1);
+        doc[field] = value.clone();
+        let found = refusals(doc);
+        assert!(
+            found
+                .iter()
+                .any(|(k, m)| *k == AnomalyKind::MalformedField && m.contains(expect)),
+            "{field} = {value}: {found:?}"
+        );
+    }
+    for missing in ["_id", "status", "creationDate", "updateDate"] {
+        let mut doc = sound(1);
+        doc.as_object_mut().unwrap().remove(missing);
+        let found = refusals(doc);
+        assert!(
+            found.iter().any(|(k, m)| *k == AnomalyKind::MalformedField
+                && m.contains(&format!("no `{missing}`"))),
+            "{missing}: {found:?}"
+        );
+    }
+    // A wrong-type keyMaterial is the existing anomaly, not a second one.
+    let mut doc = sound(1);
+    doc["keyMaterial"] = json!("truncated");
+    assert_eq!(
+        refusals(doc).iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+        vec![AnomalyKind::NoKeyMaterial]
+    );
+}
+
+#[test]
+fn new_kinds_serialize_in_camel_case() {
+    let mut doc = sound(1);
+    doc["comment"] = json!(1);
+    doc["version"] = json!(2);
+    let v = serde_json::to_value(analyze(&[doc], None)).unwrap();
+    let kinds: Vec<&str> = v["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["unknownField", "malformedField"]);
+}

@@ -20,6 +20,9 @@ fn report_json(r: &Report) -> serde_json::Value {
             KeyOutcome::NotProven(why) => {
                 serde_json::json!({"id": id, "reason": "notProven", "detail": why})
             }
+            KeyOutcome::Refused(why) => {
+                serde_json::json!({"id": id, "reason": "refused", "detail": why})
+            }
         })
         .collect();
     serde_json::json!({
@@ -123,7 +126,25 @@ pub async fn run(common: &Common, dry_run: bool, yes: bool) -> CmdResult {
                     )
                 }
                 KeyOutcome::NotProven(why) => eprintln!("  {id}: not proven, not written: {why}"),
+                KeyOutcome::Refused(why) => {
+                    eprintln!("  {id}: libmongocrypt refused this key document, not written: {why}")
+                }
             }
+        }
+        if report
+            .not_moved
+            .iter()
+            .any(|(_, o)| matches!(o, KeyOutcome::Refused(_)))
+        {
+            let others = if dry_run {
+                "every other key would be moved"
+            } else {
+                "every other key was moved"
+            };
+            eprintln!(
+                "Refused key documents were left exactly as they were; {others}. Fix them \
+                 (`keyshift inspect` flags fields libmongocrypt does not accept) and rerun."
+            );
         }
         if let Some(b) = &report.backup {
             eprintln!(

@@ -10,6 +10,17 @@
 //!    wraps; KMS requests concurrent), then a proof per key ([`prove`]), then a
 //!    compare-and-swap write per proven key: `_id` and the old `keyMaterial` must still
 //!    match, else the key changed meanwhile and is left alone and reported.
+//! 4. A key document libmongocrypt refuses (a field it does not know, a malformed
+//!    `masterKey`, a `keyMaterial` of the wrong type or one it cannot unwrap) fails the
+//!    whole batch's context, and libmongocrypt's error does not name the key. So a batch
+//!    refused by libmongocrypt itself (not by a KMS or the network) is bisected
+//!    ([`rewrap_isolating`]): halves that libmongocrypt accepts are rewrapped, proven and
+//!    written like any batch, and each key refused on its own is reported by `_id` with
+//!    libmongocrypt's reason ([`KeyOutcome::Refused`]), never written. A refusal is
+//!    decided by the document, so it is not retried; a refused key fails at most
+//!    log2(batch) small contexts, most of them before any KMS request. When every key
+//!    of a batch is refused, the cause is hardly the documents (a wrong local master
+//!    key fails every unwrap alike): the run stops, as before, with the commonest reason.
 //!
 //! `dry_run` does all of it but the backup file and the writes.
 
@@ -61,6 +72,9 @@ pub enum KeyOutcome {
     ChangedMeanwhile,
     /// The new wrapping could not be proven: not written.
     NotProven(String),
+    /// libmongocrypt refused the key document itself (its reason): not rewrapped, not
+    /// written. Fix the document (`keyshift inspect` flags what it can see) and rerun.
+    Refused(String),
 }
 
 /// What a run did. Key ids are UUIDs (not secret).
@@ -219,7 +233,7 @@ async fn move_keys(
     if batch.is_empty() {
         return Ok(());
     }
-    let mut rewrapped = with_retries(|| rewrap_batch(job, &batch, &job.kms)).await?;
+    let mut rewrapped = rewrap_isolating(job, &batch, &job.kms).await?;
     loop {
         let next = reader.next_batch(job.batch_size).map_err(RewrapError)?;
         let (outcomes, next_rewrapped) = if next.is_empty() {
@@ -229,12 +243,12 @@ async fn move_keys(
         } else if job.kms.concurrency < 2 {
             let outcomes =
                 prove_and_write(job, &batch, &rewrapped, target_providers, &job.kms).await?;
-            let next_rewrapped = with_retries(|| rewrap_batch(job, &next, &job.kms)).await;
+            let next_rewrapped = rewrap_isolating(job, &next, &job.kms).await;
             (Ok(outcomes), Some(next_rewrapped))
         } else {
             let (outcomes, next_rewrapped) = tokio::join!(
                 prove_and_write(job, &batch, &rewrapped, target_providers, &prove_io),
-                with_retries(|| rewrap_batch(job, &next, &rewrap_io)),
+                rewrap_isolating(job, &next, &rewrap_io),
             );
             (outcomes, Some(next_rewrapped))
         };
@@ -287,7 +301,7 @@ fn id_bytes(doc: &RawDocumentBuf) -> Option<&[u8]> {
 async fn prove_and_write(
     job: &Job,
     batch: &[RawDocumentBuf],
-    rewrapped: &[RawDocumentBuf],
+    rewrapped: &Isolated,
     target_providers: &Document,
     kms: &KmsIo,
 ) -> Result<Vec<(String, Option<KeyOutcome>)>, RewrapError> {
@@ -295,12 +309,25 @@ async fn prove_and_write(
     let under_old =
         crypt::build(job.kms_providers.expose()).map_err(|e| fail("libmongocrypt", e))?;
     let by_id: HashMap<&[u8], &RawDocumentBuf> = rewrapped
+        .rewrapped
         .iter()
         .filter_map(|d| Some((id_bytes(d)?, d)))
         .collect();
+    let refused: std::collections::HashSet<usize> =
+        rewrapped.refused.iter().map(|(i, _)| *i).collect();
+    let mut outcomes: Vec<(String, Option<KeyOutcome>)> = rewrapped
+        .refused
+        .iter()
+        .map(|(i, why)| (uuid_of(&batch[*i]), Some(KeyOutcome::Refused(why.clone()))))
+        .collect();
+    let accepted = batch
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !refused.contains(i))
+        .map(|(_, old)| old);
     // Proofs hold the KMS slots; writes follow in their own stage (as many in flight),
     // so a slow key vault never idles the KMS and a slow KMS never idles the writes.
-    stream::iter(batch.iter())
+    let written: Vec<(String, Option<KeyOutcome>)> = stream::iter(accepted)
         .map(|old| {
             let new = id_bytes(old).and_then(|id| by_id.get(id).copied());
             let (under_new, under_old) = (&under_new, &under_old);
@@ -324,6 +351,14 @@ async fn prove_and_write(
             let id = uuid_of(old);
             let new = match proven {
                 Ok(new) => new,
+                // The target refusing for good (key disabled, permission gone) fails
+                // every proof after it: stop as a refused rewrap does, with its hint.
+                Err(KeyOutcome::NotProven(why)) if permanent_kms_refusal(&why).is_some() => {
+                    let hint = permanent_kms_refusal(&why).unwrap_or_default();
+                    return Err(RewrapError(format!(
+                        "proving a new wrapping: {why}. {hint}"
+                    )));
+                }
                 Err(outcome) => return Ok((id, Some(outcome))),
             };
             if job.dry_run {
@@ -334,7 +369,9 @@ async fn prove_and_write(
         })
         .buffer_unordered(kms.concurrency.max(1))
         .try_collect()
-        .await
+        .await?;
+    outcomes.extend(written);
+    Ok(outcomes)
 }
 
 /// Attempts per batch rewrap and per proof. libmongocrypt retries most transient KMS
@@ -422,12 +459,78 @@ fn merged(old: &RawDocumentBuf, rewrapped: &RawDocumentBuf) -> Result<RawDocumen
     RawDocumentBuf::try_from(&doc).map_err(|e| e.to_string())
 }
 
-/// One libmongocrypt rewrap context over a batch read from the backup.
+/// A batch after [`rewrap_isolating`]: the rewrapped documents (libmongocrypt's, by
+/// `_id`) and the keys libmongocrypt refused, by index in the batch, with its reason.
+struct Isolated {
+    rewrapped: Vec<RawDocumentBuf>,
+    refused: Vec<(usize, String)>,
+}
+
+/// Rewraps a batch; when libmongocrypt refuses it, bisects until every refused key
+/// stands alone (see the module documentation). Other failures (KMS, network, on-demand
+/// credentials) stop the run as before, after their retries.
+async fn rewrap_isolating(
+    job: &Job,
+    batch: &[RawDocumentBuf],
+    kms: &KmsIo,
+) -> Result<Isolated, RewrapError> {
+    let mut out = Isolated {
+        rewrapped: Vec::new(),
+        refused: Vec::new(),
+    };
+    // (start, end) of the parts still to try, the next one last.
+    let mut todo = vec![(0, batch.len())];
+    while let Some((start, end)) = todo.pop() {
+        let part = &batch[start..end];
+        if part.is_empty() {
+            continue;
+        }
+        match with_retries(|| rewrap_batch(job, part, kms)).await? {
+            Ok(docs) => out.rewrapped.extend(docs),
+            Err(why) if part.len() == 1 => {
+                tracing::warn!(key = %uuid_of(&part[0]), reason = %why, "libmongocrypt refused a key document");
+                out.refused.push((start, why));
+            }
+            Err(why) => {
+                tracing::info!(keys = part.len(), reason = %why, "libmongocrypt refused a batch; isolating the key(s)");
+                let mid = start + part.len() / 2;
+                // Popped first half first, so keys are tried in backup order.
+                todo.push((mid, end));
+                todo.push((start, mid));
+            }
+        }
+    }
+    // Every key of a batch refused is not about the documents (a wrong local master key
+    // fails every unwrap alike, with "HMAC validation failure"): stop as before, saying
+    // so, instead of reporting each key as refused.
+    if batch.len() > 1 && out.refused.len() == batch.len() {
+        let mut reasons: HashMap<&str, usize> = HashMap::new();
+        for (_, why) in &out.refused {
+            *reasons.entry(why.as_str()).or_default() += 1;
+        }
+        let (why, n) = reasons
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+            .unwrap_or(("", 0));
+        return Err(RewrapError(format!(
+            "libmongocrypt refused every key of a batch ({} keys; {n} of them for: {why}). \
+             That points at the configuration (for example the wrong local master key) \
+             rather than at the key documents: check with `keyshift preflight`, and \
+             `keyshift inspect` for the documents",
+            batch.len()
+        )));
+    }
+    Ok(out)
+}
+
+/// One libmongocrypt rewrap context over a batch read from the backup. `Ok(Err(why))`:
+/// libmongocrypt itself refused it (a key document it does not accept; retrying cannot
+/// help, so [`with_retries`] sees success and [`rewrap_isolating`] bisects).
 async fn rewrap_batch(
     job: &Job,
     batch: &[RawDocumentBuf],
     kms: &KmsIo,
-) -> Result<Vec<RawDocumentBuf>, RewrapError> {
+) -> Result<Result<Vec<RawDocumentBuf>, String>, RewrapError> {
     let ids: Vec<Bson> = batch
         .iter()
         .filter_map(|d| match d.get("_id") {
@@ -447,25 +550,32 @@ async fn rewrap_batch(
         .key_encryption_key(&job.target)
         .and_then(|b| b.build_rewrap_many_datakey(&filter))
         .map_err(|e| fail("starting the rewrap", e))?;
-    let out = ctx_runner::run(ctx, Keys::Given(batch), kms)
-        .await
-        .map_err(|e| {
+    let out = match ctx_runner::run(ctx, Keys::Given(batch), kms).await {
+        Ok(out) => out,
+        // libmongocrypt's own refusal (not a KMS's answer, which comes as RunError::Kms;
+        // one naming a KMS refusal stays fatal either way).
+        Err(ctx_runner::RunError::Crypt(e)) if permanent_kms_refusal(&e.to_string()).is_none() => {
+            return Ok(Err(e.message.clone().unwrap_or_else(|| e.to_string())));
+        }
+        Err(e) => {
             let e = e.to_string();
-            match permanent_kms_refusal(&e) {
+            return Err(match permanent_kms_refusal(&e) {
                 Some(hint) => RewrapError(format!("rewrapping a batch: {e}. {hint}")),
                 None => fail("rewrapping a batch", e),
-            }
-        })?;
+            });
+        }
+    };
     let out = Document::try_from(out.as_ref()).map_err(|e| fail("rewrap result", e))?;
     let Ok(list) = out.get_array("v") else {
-        return Ok(Vec::new());
+        return Ok(Ok(Vec::new()));
     };
     list.iter()
         .map(|v| match v {
             Bson::Document(d) => RawDocumentBuf::try_from(d).map_err(|e| fail("rewrap result", e)),
             _ => Err(RewrapError("rewrap result holds a non-document".into())),
         })
-        .collect()
+        .collect::<Result<_, _>>()
+        .map(Ok)
 }
 
 /// The write: only if `_id` and the old `keyMaterial` still match. Returns whether it
