@@ -256,6 +256,8 @@ pub mod codes {
     pub const RW_BATCH_SIZE: &str = "KS-RW-003";
     /// rewrap.concurrency out of bounds.
     pub const RW_CONCURRENCY: &str = "KS-RW-004";
+    /// rewrap.filter uses a query operator MongoDB does not know.
+    pub const RW_FILTER_OPERATOR: &str = "KS-RW-005";
 
     /// A rotate.collections entry is not a valid `db.coll` namespace.
     pub const ROT_NAMESPACE: &str = "KS-ROT-001";
@@ -337,6 +339,7 @@ pub mod codes {
         (RW_FILTER_OBJECT, "rewrap.filter not an object"),
         (RW_BATCH_SIZE, "rewrap.batchSize out of bounds"),
         (RW_CONCURRENCY, "rewrap.concurrency out of bounds"),
+        (RW_FILTER_OPERATOR, "rewrap.filter uses an unknown operator"),
         (ROT_NAMESPACE, "rotate.collections entry not db.coll"),
         (ROT_KEY_VAULT, "rotate.collections names the key vault"),
         (ROT_SYSTEM, "rotate.collections entry in admin/local/config"),

@@ -1172,6 +1172,26 @@ fn cases() -> Vec<Case> {
             good: vec![p("aws", vec![("/rewrap/filter", json!("{}"))])],
         },
         Case {
+            code: codes::RW_FILTER_OPERATOR,
+            bad: vec![(
+                p(
+                    "aws",
+                    vec![(
+                        "/rewrap/filter",
+                        json!("{\"keyAltNames\": {\"$exist\": true}}"),
+                    )],
+                ),
+                "/rewrap/filter",
+            )],
+            good: vec![p(
+                "aws",
+                vec![(
+                    "/rewrap/filter",
+                    json!("{\"keyAltNames\": {\"$exists\": true}}"),
+                )],
+            )],
+        },
+        Case {
             code: codes::RW_BATCH_SIZE,
             bad: vec![
                 (
@@ -1417,6 +1437,7 @@ per_code!(
     RW_FILTER_OBJECT,
     RW_BATCH_SIZE,
     RW_CONCURRENCY,
+    RW_FILTER_OPERATOR,
     ROT_NAMESPACE,
     ROT_KEY_VAULT,
     ROT_SYSTEM,

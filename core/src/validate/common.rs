@@ -402,7 +402,21 @@ pub fn check_rewrap(out: &mut Vec<Diagnostic>, config: &Config) {
                 "rewrap.filter must be a query document (a JSON object)",
                 "Wrap the condition in braces, e.g. '{\"masterKey.provider\": \"local\"}'.",
             )),
-            Ok(_) => {}
+            Ok(v) => {
+                for (at, op) in super::filter::unknown_operators(&v) {
+                    let hint = match crate::suggest::did_you_mean(&op, super::filter::QUERY_OPERATORS) {
+                        Some(near) => format!("Did you mean {near}? The server refuses an unknown operator when rewrap or rotate runs."),
+                        None => "Use a MongoDB query operator ($eq, $in, $exists, ...); the server refuses an unknown one when rewrap or rotate runs.".to_string(),
+                    };
+                    let place = if at.is_empty() { "at the top level".to_string() } else { format!("on {at}") };
+                    out.push(Diagnostic::error(
+                        codes::RW_FILTER_OPERATOR,
+                        "/rewrap/filter",
+                        format!("rewrap.filter uses {op} {place}, which is not a MongoDB query operator"),
+                        hint,
+                    ));
+                }
+            }
         }
     }
     let bounds = [

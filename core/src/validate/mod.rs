@@ -8,6 +8,7 @@
 pub mod aws;
 pub mod azure;
 pub mod common;
+pub mod filter;
 pub mod gcp;
 pub mod kmip;
 pub mod local;
