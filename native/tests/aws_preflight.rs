@@ -3,6 +3,7 @@
 //! AWS credential chain (the ECS container credentials stand-in).
 
 mod common;
+mod stress;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -16,27 +17,7 @@ struct Setup {
 
 fn seed() -> Setup {
     let world = common::world();
-    let db = common::unique("awspre");
-    let dir = std::env::temp_dir().join(&db);
-    let out = Command::new(common::python())
-        .arg(common::repo_root().join("tests/services/seed.py"))
-        .arg("--out")
-        .arg(&dir)
-        .args(["--keys", "3", "--docs", "3", "--target", "aws"])
-        .args(["--key-vault", &format!("{db}_kv.__keyVault"), "--db", &db])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut env: HashMap<String, String> = std::fs::read_to_string(dir.join("keyshift.env"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let stress::Seeded { dir, mut env, .. } = stress::seed("awspre", 3, 3, "aws", false);
     // Never let the credential chain reach for a real instance metadata address.
     env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
     Setup { dir, env, world }
@@ -49,30 +30,7 @@ impl Setup {
             "{}/{action}",
             common::world_var(&self.world, "KS_AWS_CONTROL_URL")
         );
-        let out = Command::new("curl")
-            .args([
-                "-sS",
-                "--fail",
-                "--cacert",
-                &common::world_var(&self.world, "KS_CA_FILE"),
-            ])
-            .args([
-                "-X",
-                "POST",
-                "-H",
-                "Content-Type: application/json",
-                "-d",
-                body,
-                &url,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{action}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+        serde_json::from_str(&stress::https_control(&url, body)).unwrap_or(serde_json::Value::Null)
     }
 
     fn config_with(&self, name: &str, edit: impl Fn(String) -> String) -> String {

@@ -3,10 +3,9 @@
 //! completes, and the oracle — not keyshift's own report — proves every key it wrote.
 
 mod common;
+mod stress;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use bson::spec::BinarySubtype;
@@ -20,30 +19,8 @@ use keyshift::secret::SecretDoc;
 async fn rewrap_completes_through_transient_kms_faults() {
     let w = common::world();
     let v = |k: &str| common::world_var(&w, k);
-    let db = common::unique("faults");
-    let key_vault_ns = format!("{db}_kv.__keyVault");
-    let dir: PathBuf = std::env::temp_dir().join(&db);
-    let seeded = Command::new(common::python())
-        .arg(common::repo_root().join("tests/services/seed.py"))
-        .arg("--out")
-        .arg(&dir)
-        .args([
-            "--keys",
-            "60",
-            "--docs",
-            "30",
-            "--target",
-            "aws",
-            "--via-proxy",
-        ])
-        .args(["--key-vault", &key_vault_ns, "--db", &db])
-        .output()
-        .unwrap();
-    assert!(
-        seeded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&seeded.stderr)
-    );
+    let seeded = stress::seed("faults", 60, 30, "aws", true);
+    let (dir, key_vault_ns) = (&seeded.dir, &seeded.key_vault_ns);
 
     let control = v("KS_PROXY_CONTROL");
     common::http("POST", &format!("{control}/counters/reset"), "{}");
@@ -106,39 +83,6 @@ async fn rewrap_completes_through_transient_kms_faults() {
     eprintln!("faults injected on the target KMS: {injected} ({aws})");
 
     // The oracle, holding only AWS, reads every seeded sample.
-    let expected: Vec<serde_json::Value> =
-        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
-    for coll in ["customers", "orders"] {
-        let samples: Vec<_> = expected
-            .iter()
-            .filter(|e| e["collection"] == coll)
-            .collect();
-        let mut cmd = Command::new(common::python());
-        cmd.arg(common::repo_root().join("tests/interop/oracle_cli.py"))
-            .args([
-                "decrypt",
-                "--provider",
-                "aws",
-                "--coll",
-                &format!("{db}.{coll}"),
-            ])
-            .args(["--uri", &v("KS_MONGODB_URI"), "--key-vault", &key_vault_ns]);
-        for e in &samples {
-            cmd.args(["--id", &e["_id"].to_string()]);
-        }
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let docs: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        for (e, d) in samples.iter().zip(&docs) {
-            assert_eq!(d[e["field"].as_str().unwrap()], e["plaintext"]);
-        }
-    }
+    let read = seeded.oracle_reads("aws");
+    assert!(read.is_ok(), "{read:?}");
 }

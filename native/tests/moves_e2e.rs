@@ -6,130 +6,34 @@
 //! byte-identical while doing the KMS round trips.
 
 mod common;
+mod stress;
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use bson::{Document, RawDocumentBuf, doc};
 use futures_util::TryStreamExt;
+use stress::Seeded;
 
-struct Deployment {
-    dir: PathBuf,
-    db: String,
-    key_vault_ns: String,
-    env: HashMap<String, String>,
+fn seed(target: &str, extra: &[&str]) -> Seeded {
+    let prefix = format!("move_{}", target.replace(':', "_"));
+    stress::seed_with(&prefix, 12, 12, target, extra)
 }
 
-fn seed(target: &str, extra: &[&str]) -> Deployment {
-    let db = common::unique(&format!("move_{}", target.replace(':', "_")));
-    let key_vault_ns = format!("{db}_kv.__keyVault");
-    let dir = std::env::temp_dir().join(&db);
-    let out = Command::new(common::python())
-        .arg(common::repo_root().join("tests/services/seed.py"))
-        .arg("--out")
-        .arg(&dir)
-        .args(["--keys", "12", "--docs", "12", "--target", target])
-        .args(["--key-vault", &key_vault_ns, "--db", &db])
-        .args(extra)
-        .output()
-        .unwrap();
+/// Runs `keyshift ARGS`, which must succeed.
+fn keyshift_ok(d: &Seeded, args: &[&str]) -> Output {
+    let out = d.keyshift(args);
     assert!(
         out.status.success(),
-        "{}",
+        "keyshift {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    Deployment {
-        env: read_env(&dir.join("keyshift.env")),
-        dir,
-        db,
-        key_vault_ns,
-    }
+    out
 }
 
-fn read_env(path: &Path) -> HashMap<String, String> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-impl Deployment {
-    fn keyshift(&self, args: &[&str]) -> Output {
-        let out = Command::new(env!("CARGO_BIN_EXE_keyshift"))
-            .args(args)
-            .current_dir(&self.dir)
-            .envs(&self.env)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "keyshift {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-
-    async fn keys(&self) -> Vec<Document> {
-        let (db, coll) = self.key_vault_ns.split_once('.').unwrap();
-        let vault = common::mongo_client()
-            .await
-            .database(db)
-            .collection::<RawDocumentBuf>(coll);
-        let mut cursor = vault.find(doc! {}).sort(doc! {"_id": 1}).await.unwrap();
-        let mut out = Vec::new();
-        while let Some(k) = cursor.try_next().await.unwrap() {
-            out.push(Document::try_from(k.as_ref()).unwrap());
-        }
-        out
-    }
-
-    /// The oracle, holding only `provider`, decrypts every seeded sample.
-    fn oracle_reads_with_only(&self, provider: &str) {
-        let expected: Vec<serde_json::Value> =
-            serde_json::from_slice(&std::fs::read(self.dir.join("expected.json")).unwrap())
-                .unwrap();
-        for coll in ["customers", "orders"] {
-            let samples: Vec<_> = expected
-                .iter()
-                .filter(|e| e["collection"] == coll)
-                .collect();
-            let mut cmd = Command::new(common::python());
-            cmd.arg(common::repo_root().join("tests/interop/oracle_cli.py"))
-                .args(["decrypt", "--provider", provider])
-                .args(["--coll", &format!("{}.{coll}", self.db)])
-                .args([
-                    "--uri",
-                    &self.env["MONGODB_URI"],
-                    "--key-vault",
-                    &self.key_vault_ns,
-                ]);
-            for e in &samples {
-                cmd.args(["--id", &e["_id"].to_string()]);
-            }
-            let out = cmd.output().unwrap();
-            assert!(
-                out.status.success(),
-                "the oracle with only {provider} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let docs: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-                .unwrap()
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect();
-            assert_eq!(docs.len(), samples.len());
-            for (e, d) in samples.iter().zip(&docs) {
-                assert_eq!(
-                    d[e["field"].as_str().unwrap()],
-                    e["plaintext"],
-                    "{coll} {}",
-                    e["_id"]
-                );
-            }
-        }
+/// The oracle, holding only `provider`, decrypts every seeded sample.
+fn oracle_reads_with_only(d: &Seeded, provider: &str) {
+    if let Err(e) = d.oracle_reads(provider) {
+        panic!("the oracle with only {provider} failed: {e}");
     }
 }
 
@@ -155,13 +59,13 @@ fn assert_moved(before: &[Document], after: &[Document], provider: &str) {
 
 async fn local_to(target: &str, extra: &[&str]) {
     let d = seed(target, extra);
-    let before = d.keys().await;
-    d.keyshift(&["rewrap", "--dry-run"]);
-    assert_eq!(d.keys().await, before, "a dry run writes nothing");
-    d.keyshift(&["rewrap", "--yes"]);
-    d.keyshift(&["verify"]);
-    assert_moved(&before, &d.keys().await, target);
-    d.oracle_reads_with_only(target);
+    let before = d.all_keys().await;
+    keyshift_ok(&d, &["rewrap", "--dry-run"]);
+    assert_eq!(d.all_keys().await, before, "a dry run writes nothing");
+    keyshift_ok(&d, &["rewrap", "--yes"]);
+    keyshift_ok(&d, &["verify"]);
+    assert_moved(&before, &d.all_keys().await, target);
+    oracle_reads_with_only(&d, target);
 }
 
 #[tokio::test]
@@ -205,7 +109,7 @@ async fn dry_run_is_byte_identical_yet_talks_to_the_kms() {
     let calls = |s: &serde_json::Value, action: &str| s["counters"][action].as_u64().unwrap_or(0);
     let raw_before: Vec<Vec<u8>> = raw_keys(&d).await;
     let s0 = state();
-    d.keyshift(&["rewrap", "--dry-run"]);
+    keyshift_ok(&d, &["rewrap", "--dry-run"]);
     let s1 = state();
     assert_eq!(
         raw_keys(&d).await,
@@ -223,12 +127,8 @@ async fn dry_run_is_byte_identical_yet_talks_to_the_kms() {
     );
 }
 
-async fn raw_keys(d: &Deployment) -> Vec<Vec<u8>> {
-    let (db, coll) = d.key_vault_ns.split_once('.').unwrap();
-    let vault = common::mongo_client()
-        .await
-        .database(db)
-        .collection::<RawDocumentBuf>(coll);
+async fn raw_keys(d: &Seeded) -> Vec<Vec<u8>> {
+    let vault = d.key_vault().await.clone_with_type::<RawDocumentBuf>();
     let mut cursor = vault.find(doc! {}).sort(doc! {"_id": 1}).await.unwrap();
     let mut out = Vec::new();
     while let Some(k) = cursor.try_next().await.unwrap() {
@@ -265,8 +165,8 @@ fn target_section(toml: &str) -> String {
 #[tokio::test]
 async fn aws_to_gcp_moves_between_two_kms_keys() {
     let d = seed("aws", &[]);
-    d.keyshift(&["rewrap", "--yes"]);
-    let before = d.keys().await;
+    keyshift_ok(&d, &["rewrap", "--yes"]);
+    let before = d.all_keys().await;
     // The second move's config: aws as the source, gcp (from a gcp-seeded config) as target.
     let gcp = seed("gcp", &[]);
     let aws_toml = std::fs::read_to_string(d.dir.join("keyshift.toml")).unwrap();
@@ -279,36 +179,33 @@ async fn aws_to_gcp_moves_between_two_kms_keys() {
         target_section(&gcp_toml)
     );
     std::fs::write(d.dir.join("to-gcp.toml"), config).unwrap();
-    let mut second = Deployment {
+    let mut second = Seeded {
         dir: d.dir.clone(),
         db: d.db.clone(),
         key_vault_ns: d.key_vault_ns.clone(),
         env: d.env.clone(),
     };
     second.env.extend(gcp.env.clone());
-    second.keyshift(&["check", "-c", "to-gcp.toml"]);
-    second.keyshift(&["rewrap", "-c", "to-gcp.toml", "--yes"]);
-    second.keyshift(&["verify", "-c", "to-gcp.toml"]);
-    assert_moved(&before, &second.keys().await, "gcp");
-    second.oracle_reads_with_only("gcp");
+    keyshift_ok(&second, &["check", "-c", "to-gcp.toml"]);
+    keyshift_ok(&second, &["rewrap", "-c", "to-gcp.toml", "--yes"]);
+    keyshift_ok(&second, &["verify", "-c", "to-gcp.toml"]);
+    assert_moved(&before, &second.all_keys().await, "gcp");
+    oracle_reads_with_only(&second, "gcp");
 }
 
 #[tokio::test]
 async fn named_providers_local_legacy_to_aws_prod() {
     let d = seed("aws", &[]);
     // Label the keys as a named local provider (the same 96 bytes open them).
-    let (db, coll) = d.key_vault_ns.split_once('.').unwrap();
-    common::mongo_client()
+    d.key_vault()
         .await
-        .database(db)
-        .collection::<Document>(coll)
         .update_many(
             doc! {},
             doc! {"$set": {"masterKey.provider": "local:legacy"}},
         )
         .await
         .unwrap();
-    let before = d.keys().await;
+    let before = d.all_keys().await;
     let toml = std::fs::read_to_string(d.dir.join("keyshift.toml")).unwrap();
     let named = toml
         .replace("[kmsProviders.local]", "[kmsProviders.\"local:legacy\"]")
@@ -316,9 +213,9 @@ async fn named_providers_local_legacy_to_aws_prod() {
         .replace("[tlsOptions.aws]", "[tlsOptions.\"aws:prod\"]")
         .replace("provider = \"aws\"", "provider = \"aws:prod\"");
     std::fs::write(d.dir.join("named.toml"), named).unwrap();
-    d.keyshift(&["check", "-c", "named.toml"]);
-    d.keyshift(&["rewrap", "-c", "named.toml", "--yes"]);
-    d.keyshift(&["verify", "-c", "named.toml"]);
-    assert_moved(&before, &d.keys().await, "aws:prod");
-    d.oracle_reads_with_only("aws:prod");
+    keyshift_ok(&d, &["check", "-c", "named.toml"]);
+    keyshift_ok(&d, &["rewrap", "-c", "named.toml", "--yes"]);
+    keyshift_ok(&d, &["verify", "-c", "named.toml"]);
+    assert_moved(&before, &d.all_keys().await, "aws:prod");
+    oracle_reads_with_only(&d, "aws:prod");
 }

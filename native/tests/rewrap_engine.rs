@@ -4,11 +4,11 @@
 //! A rerun changes nothing; a key changed by someone else meanwhile is left alone.
 
 mod common;
+mod stress;
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use bson::spec::BinarySubtype;
@@ -19,36 +19,23 @@ use keyshift::kms_tls::{KmsTls, TlsOptions};
 use keyshift::rewrap::{self, Job, KeyOutcome, Progress};
 use keyshift::secret::SecretDoc;
 
+/// A seeded deployment (target AWS) and the test world it lives in.
 struct Seeded {
-    dir: PathBuf,
-    db: String,
-    key_vault_ns: String,
+    seeded: stress::Seeded,
     world: HashMap<String, String>,
 }
 
+impl std::ops::Deref for Seeded {
+    type Target = stress::Seeded;
+    fn deref(&self) -> &stress::Seeded {
+        &self.seeded
+    }
+}
+
 fn seed(keys: u32, docs: u32) -> Seeded {
-    let world = common::world();
-    let db = common::unique("rewrap");
-    let key_vault_ns = format!("{db}_kv.__keyVault");
-    let dir = std::env::temp_dir().join(&db);
-    let out = Command::new(common::python())
-        .arg(common::repo_root().join("tests/services/seed.py"))
-        .arg("--out")
-        .arg(&dir)
-        .args(["--keys", &keys.to_string(), "--docs", &docs.to_string()])
-        .args(["--target", "aws", "--key-vault", &key_vault_ns, "--db", &db])
-        .output()
-        .expect("run the seeder");
-    assert!(
-        out.status.success(),
-        "seed failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     Seeded {
-        dir,
-        db,
-        key_vault_ns,
-        world,
+        world: common::world(),
+        seeded: stress::seed("rewrap", keys, docs, "aws", false),
     }
 }
 
@@ -94,41 +81,10 @@ impl Seeded {
 
     /// The oracle, holding only the AWS provider, decrypts every seeded sample.
     fn oracle_decrypts_samples_with_aws_only(&self) {
-        let expected: Vec<serde_json::Value> =
-            serde_json::from_slice(&std::fs::read(self.dir.join("expected.json")).unwrap())
-                .unwrap();
-        assert!(!expected.is_empty());
-        for coll_name in ["customers", "orders"] {
-            let samples: Vec<&serde_json::Value> = expected
-                .iter()
-                .filter(|e| e["collection"] == coll_name)
-                .collect();
-            let coll = format!("{}.{coll_name}", self.db);
-            let mut cmd = Command::new(common::python());
-            cmd.arg(common::repo_root().join("tests/interop/oracle_cli.py"))
-                .args(["decrypt", "--provider", "aws", "--coll", &coll])
-                .args(["--uri", &common::world_var(&self.world, "KS_MONGODB_URI")])
-                .args(["--key-vault", &self.key_vault_ns]);
-            for e in &samples {
-                cmd.args(["--id", &e["_id"].to_string()]);
-            }
-            let out = cmd.output().unwrap();
-            assert!(
-                out.status.success(),
-                "oracle could not decrypt {coll}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let docs: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-                .unwrap()
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect();
-            assert_eq!(docs.len(), samples.len());
-            for (e, doc) in samples.iter().zip(&docs) {
-                let field = e["field"].as_str().unwrap();
-                assert_eq!(doc[field], e["plaintext"], "{coll} {} {field}", e["_id"]);
-            }
-        }
+        let read = self
+            .oracle_reads("aws")
+            .unwrap_or_else(|e| panic!("oracle could not decrypt the samples: {e}"));
+        assert!(read > 0, "no seeded samples to read");
     }
 
     async fn providers_in_vault(&self) -> HashMap<String, u64> {

@@ -32,19 +32,7 @@ fn seeded(prefix: &str) -> Seeded {
 }
 
 fn run_json(s: &Seeded, args: &[&str], code: i32) -> serde_json::Value {
-    let out = s.keyshift(args);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "keyshift {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "keyshift {args:?} printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    stress::json_of(args, &s.keyshift(args), code)
 }
 
 async fn client(s: &Seeded) -> mongodb::Client {
@@ -403,18 +391,7 @@ async fn rotate_then_retire_leaves_only_new_keys_and_the_oracle_reads_everything
     // the late value included.
     s.oracle_reads("aws")
         .expect("PyMongo with only AWS reads the data after retire");
-    let out = Command::new(common::python())
-        .arg(common::repo_root().join("tests/interop/oracle_cli.py"))
-        .args(["decrypt", "--coll", &format!("{}.customers", s.db)])
-        .args([
-            "--uri",
-            &s.env["MONGODB_URI"],
-            "--key-vault",
-            &s.key_vault_ns,
-        ])
-        .args(["--provider", "aws", "--id", "\"late-1\""])
-        .output()
-        .unwrap();
+    let out = s.oracle_decrypt("customers", "aws", &["\"late-1\"".to_string()]);
     assert!(
         out.status.success(),
         "{}",

@@ -40,35 +40,8 @@ fn env_num(var: &str, default: u64) -> u64 {
 /// Seeds `keys` local DEKs and `docs` documents with nested values, every plaintext
 /// recorded, and a `[rotate]` section naming both collections; target AWS.
 fn seed(prefix: &str, keys: u32, docs: u32) -> Seeded {
-    let db = common::unique(prefix);
-    let key_vault_ns = format!("{db}_kv.__keyVault");
-    let dir = std::env::temp_dir().join(&db);
-    let out = Command::new(common::python())
-        .arg(common::repo_root().join("tests/services/seed.py"))
-        .arg("--out")
-        .arg(&dir)
-        .args(["--keys", &keys.to_string(), "--docs", &docs.to_string()])
-        .args(["--target", "aws", "--key-vault", &key_vault_ns, "--db", &db])
-        .args(["--nested", "--expected-all", "--rotate"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "seed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let env = std::fs::read_to_string(dir.join("keyshift.env"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Seeded {
-        dir,
-        db,
-        key_vault_ns,
-        env,
-    }
+    let extra = ["--nested", "--expected-all", "--rotate"];
+    stress::seed_with(prefix, keys, docs, "aws", &extra)
 }
 
 /// How many encrypted values the seeder wrote.

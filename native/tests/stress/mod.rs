@@ -1,5 +1,7 @@
-//! Shared by the stress suites (crash.rs, db_faults.rs, bad_input.rs, secrets.rs,
-//! kms_permanent.rs): a seeded deployment, the `keyshift` binary run as a user runs it,
+//! Shared by the suites that drive a seeded deployment (the stress suites crash.rs,
+//! db_faults.rs, bad_input.rs, bad_keys.rs, secrets.rs, kms_permanent.rs, and cli_e2e.rs,
+//! moves_e2e.rs, rewrap_engine.rs, aws_preflight.rs, kms_faults.rs, rotate_e2e.rs,
+//! rotate_robust.rs): a seeded deployment, the `keyshift` binary run as a user runs it,
 //! the oracle (PyMongo with only the named provider), the key vault as it really is, and
 //! the backups as they really are.
 #![allow(dead_code)]
@@ -24,6 +26,13 @@ pub struct Seeded {
 
 /// Seeds `keys` local DEKs and `docs` documents, with a keyshift.toml targeting `target`.
 pub fn seed(prefix: &str, keys: u32, docs: u32, target: &str, via_proxy: bool) -> Seeded {
+    let extra: &[&str] = if via_proxy { &["--via-proxy"] } else { &[] };
+    seed_with(prefix, keys, docs, target, extra)
+}
+
+/// As [`seed`], passing `extra` arguments to seed.py (`--via-proxy`, `--nested`,
+/// `--kmip-delegated`, ...).
+pub fn seed_with(prefix: &str, keys: u32, docs: u32, target: &str, extra: &[&str]) -> Seeded {
     let db = common::unique(prefix);
     let key_vault_ns = format!("{db}_kv.__keyVault");
     let dir = std::env::temp_dir().join(&db);
@@ -40,9 +49,7 @@ pub fn seed(prefix: &str, keys: u32, docs: u32, target: &str, via_proxy: bool) -
             "--db",
             &db,
         ]);
-    if via_proxy {
-        cmd.arg("--via-proxy");
-    }
+    cmd.args(extra);
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
@@ -95,26 +102,8 @@ impl Seeded {
             if samples.is_empty() {
                 continue;
             }
-            let coll = format!("{}.{name}", self.db);
-            let mut cmd = Command::new(common::python());
-            cmd.arg(common::repo_root().join("tests/interop/oracle_cli.py"))
-                .args(["decrypt", "--coll", &coll])
-                .args([
-                    "--uri",
-                    &self.env["MONGODB_URI"],
-                    "--key-vault",
-                    &self.key_vault_ns,
-                ]);
-            for e in &samples {
-                cmd.args(["--id", &e["_id"].to_string()]);
-            }
-            if provider == "local" {
-                cmd.arg("--local-key-file")
-                    .arg(self.dir.join("master-key.bin"));
-            } else {
-                cmd.args(["--provider", provider]);
-            }
-            let out = cmd.output().unwrap();
+            let ids: Vec<String> = samples.iter().map(|e| e["_id"].to_string()).collect();
+            let out = self.oracle_decrypt(name, provider, &ids);
             if !out.status.success() {
                 return Err(String::from_utf8_lossy(&out.stderr).into_owned());
             }
@@ -133,6 +122,31 @@ impl Seeded {
             read += samples.len();
         }
         Ok(read)
+    }
+
+    /// The oracle's `decrypt` of the documents `ids` (extended JSON) of `coll` in the
+    /// seeded database, holding only `provider` (or only the local key for "local").
+    pub fn oracle_decrypt(&self, coll: &str, provider: &str, ids: &[String]) -> Output {
+        let coll = format!("{}.{coll}", self.db);
+        let mut cmd = Command::new(common::python());
+        cmd.arg(common::repo_root().join("tests/interop/oracle_cli.py"))
+            .args(["decrypt", "--coll", &coll])
+            .args([
+                "--uri",
+                &self.env["MONGODB_URI"],
+                "--key-vault",
+                &self.key_vault_ns,
+            ]);
+        for id in ids {
+            cmd.args(["--id", id]);
+        }
+        if provider == "local" {
+            cmd.arg("--local-key-file")
+                .arg(self.dir.join("master-key.bin"));
+        } else {
+            cmd.args(["--provider", provider]);
+        }
+        cmd.output().unwrap()
     }
 
     /// The key vault collection (a fresh client).
@@ -166,6 +180,22 @@ impl Seeded {
         v.sort();
         v
     }
+}
+
+/// The JSON a `keyshift ARGS --json` run printed, after asserting it exited `code`.
+pub fn json_of(args: &[&str], out: &Output, code: i32) -> serde_json::Value {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "keyshift {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "keyshift {args:?} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 /// The canonical extended JSON of a BSON value, as a map key.
