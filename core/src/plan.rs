@@ -169,6 +169,8 @@ fn risks(config: &Config, inventory: Option<&Inventory>, mode: Mode) -> Vec<Risk
                     | AnomalyKind::NoKeyMaterial
                     | AnomalyKind::KeyMaterialSize
                     | AnomalyKind::NotADocument
+                    | AnomalyKind::UnknownField
+                    | AnomalyKind::MalformedField
             )
         })
         .count();
@@ -177,7 +179,7 @@ fn risks(config: &Config, inventory: Option<&Inventory>, mode: Mode) -> Vec<Risk
             "damaged-keys",
             Level::Warning,
             format!(
-                "{broken} key document(s) are damaged (no masterKey, no or impossible keyMaterial): they cannot be rewrapped and will be reported; `keyshift inspect` names them."
+                "{broken} key document(s) are damaged (no masterKey, no or impossible keyMaterial, fields libmongocrypt refuses): they cannot be rewrapped and will be reported; `keyshift inspect` names them."
             ),
         );
     }

@@ -31,14 +31,21 @@ masterKey = {{ region = "us-east-1", key = "{ARN}" }}
 }
 
 fn key(n: u8, provider: &str) -> Value {
-    let mk = if provider == "aws" {
-        json!({"provider": "aws", "region": "us-east-1", "key": ARN})
-    } else {
-        json!({"provider": provider})
+    // Complete masterKey documents, as drivers write them (inspect flags incomplete ones).
+    let mk = match provider.split(':').next().unwrap_or(provider) {
+        "aws" => json!({"provider": provider, "region": "us-east-1", "key": ARN}),
+        "gcp" => json!({"provider": provider, "projectId": "p", "location": "global",
+                        "keyRing": "r", "keyName": "k"}),
+        "azure" => json!({"provider": provider, "keyVaultEndpoint": "v.vault.azure.net",
+                          "keyName": "k"}),
+        _ => json!({"provider": provider}),
     };
     json!({
         "_id": {"$binary": {"base64": STANDARD.encode([n; 16]), "subType": "04"}},
         "keyMaterial": {"$binary": {"base64": STANDARD.encode([1u8; 160]), "subType": "00"}},
+        "creationDate": {"$date": {"$numberLong": "1764000000000"}},
+        "updateDate": {"$date": {"$numberLong": "1764000000000"}},
+        "status": 0,
         "masterKey": mk,
     })
 }
@@ -184,4 +191,19 @@ fn invalid_config_still_plans_with_a_blocker() {
     let p = plan(&c, None);
     assert_eq!(p.risks[0].id, "invalid-config");
     assert_eq!(p.risks[0].level, Level::Blocker);
+}
+
+#[test]
+fn key_documents_libmongocrypt_refuses_are_a_damaged_keys_risk() {
+    let c = config(false);
+    let mut odd = key(4, "local");
+    odd["comment"] = json!("added by hand");
+    let inv = analyze(&[key(1, "local"), odd], Some(&c));
+    let p = plan(&c, Some(&inv));
+    let damaged = p.risks.iter().find(|r| r.id == "damaged-keys").unwrap();
+    assert!(
+        damaged.message.starts_with("1 key document(s)"),
+        "{}",
+        damaged.message
+    );
 }
