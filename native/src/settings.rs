@@ -104,6 +104,9 @@ pub struct Settings {
     pub target: Option<Document>,
     /// Which keys rewrap considers.
     pub filter: Document,
+    /// Whether `[rewrap] filter` was written (rotate then also takes keys already under
+    /// the target that it selects).
+    pub filter_configured: bool,
     /// Keys per batch.
     pub batch_size: usize,
     /// KMS requests in flight.
@@ -315,6 +318,7 @@ pub fn load(path: &Path) -> Result<Settings, LoadError> {
         tls,
         target,
         filter,
+        filter_configured: rewrap.filter.is_some(),
         batch_size: rewrap.batch_size().clamp(1, 100_000) as usize,
         concurrency: rewrap.concurrency().clamp(1, 1024) as usize,
         backup_dir: base.join(rewrap.backup_dir()),

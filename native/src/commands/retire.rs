@@ -58,11 +58,7 @@ pub async fn run(common: &Common, yes: bool) -> CmdResult {
         kms_providers: settings.kms_providers.clone(),
         target,
         filter: settings.filter.clone(),
-        explicit_filter: settings
-            .config
-            .rewrap
-            .as_ref()
-            .is_some_and(|r| r.filter.is_some()),
+        explicit_filter: settings.filter_configured,
         namespaces,
         batch_size: settings.batch_size,
         kms: kms_io(&settings)?,

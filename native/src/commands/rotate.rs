@@ -199,11 +199,6 @@ pub async fn run(
             yes,
         )?;
     }
-    let explicit_filter = settings
-        .config
-        .rewrap
-        .as_ref()
-        .is_some_and(|r| r.filter.is_some());
     let job = Job {
         client,
         key_vault: vault,
@@ -211,7 +206,7 @@ pub async fn run(
         kms_providers: settings.kms_providers.clone(),
         target,
         filter: settings.filter.clone(),
-        explicit_filter,
+        explicit_filter: settings.filter_configured,
         namespaces,
         partition,
         batch_size: settings.batch_size,
