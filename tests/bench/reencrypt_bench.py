@@ -58,19 +58,11 @@ from bson.codec_options import CodecOptions  # noqa: E402
 from pymongo import MongoClient, UpdateOne  # noqa: E402
 
 import rotate_check as rc  # noqa: E402
+from rewrap_bench import loadavg, read_world, seed_env, vm_hwm_kib  # noqa: E402
 
 PY = sys.executable
 CODEC = CodecOptions(uuid_representation=UuidRepresentation.STANDARD)
 ALGORITHM = {1: rc.DETERMINISTIC, 2: rc.RANDOM}
-
-
-def read_world() -> dict[str, str]:
-    path = Path(os.environ.get("KS_ENV_FILE", SERVICES / "run" / "env"))
-    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-
-
-def loadavg() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 # --- the reference rotation in PyMongo ---------------------------------------------------
@@ -237,24 +229,7 @@ def shipped_config(seed_dir: Path) -> Path:
     return path
 
 
-def seed_env(seed_dir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    for line in (seed_dir / "keyshift.env").read_text().splitlines():
-        if "=" in line:
-            k, v = line.split("=", 1)
-            env[k] = v
-    return env
-
-
 # --- measuring ---------------------------------------------------------------------------
-
-
-def vm_hwm_kib(pid: int) -> int:
-    try:
-        m = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
-    except OSError:
-        return 0
-    return int(m.group(1)) if m else 0
 
 
 def measured(argv: list[str], cwd: Path, env: dict, log: Path) -> dict:
@@ -317,26 +292,22 @@ def main(argv=None) -> int:
     print(f"bench: seeded {values} encrypted values twice in {time.monotonic() - t0:.1f}s", file=sys.stderr)
     results = {"fields": values, "keys": args.keys, "date": datetime.datetime.now().isoformat(timespec="seconds"),
                "cpus": os.cpu_count()}
-    if not args.skip_pymongo:
+    def timed(tool: str, argv: list[str], seed_dir: Path, cwd: Path) -> None:
+        log = work / f"{tool}.log"
         load0 = loadavg()
-        r = measured([PY, str(Path(__file__)), "--_pymongo", str(a_dir)], work, seed_env(a_dir), work / "pymongo.log")
+        r = measured(argv, cwd, seed_env(seed_dir), log)
         if r["exit"] != 0:
-            sys.exit(f"bench: the PyMongo rotation failed:\n{(work / 'pymongo.log').read_text()[-2000:]}")
+            sys.exit(f"bench: {tool} failed (exit {r['exit']}):\n{log.read_text()[-2000:]}")
         r.update(fields_per_s=round(values / r["seconds"], 1), load_before=load0, load_after=loadavg(),
-                 check=judged(a_dir, args.sample))
-        results["pymongo"] = r
-        print(f"bench: pymongo  {r}", file=sys.stderr)
+                 check=judged(seed_dir, args.sample))
+        results[tool] = r
+        print(f"bench: {tool} {r}", file=sys.stderr)
+
+    if not args.skip_pymongo:
+        timed("pymongo", [PY, str(Path(__file__)), "--_pymongo", str(a_dir)], a_dir, work)
     if not args.skip_keyshift:
         config = shipped_config(b_dir)
-        load0 = loadavg()
-        r = measured([str(Path(args.keyshift).resolve()), "rotate", "--config", str(config), "--yes"], b_dir, seed_env(b_dir),
-                     work / "keyshift.log")
-        if r["exit"] != 0:
-            sys.exit(f"bench: keyshift rotate failed (exit {r['exit']}):\n{(work / 'keyshift.log').read_text()[-2000:]}")
-        r.update(fields_per_s=round(values / r["seconds"], 1), load_before=load0, load_after=loadavg(),
-                 check=judged(b_dir, args.sample))
-        results["keyshift"] = r
-        print(f"bench: keyshift {r}", file=sys.stderr)
+        timed("keyshift", [str(Path(args.keyshift).resolve()), "rotate", "--config", str(config), "--yes"], b_dir, b_dir)
     if "pymongo" in results and "keyshift" in results:
         results["ratio"] = round(results["keyshift"]["fields_per_s"] / results["pymongo"]["fields_per_s"], 2)
     if not args.keep:
