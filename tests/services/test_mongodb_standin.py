@@ -84,7 +84,7 @@ def test_tls_is_required(world):
     plain.close()
 
 
-def test_hello_and_legacy_hello(client):
+def test_hello_and_legacy_hello(world, client):
     for name in ("hello", "isMaster", "ismaster"):
         r = client.admin.command(name)
         assert r["ok"] == 1.0 and isinstance(r["ok"], float)
@@ -95,11 +95,20 @@ def test_hello_and_legacy_hello(client):
         assert r["logicalSessionTimeoutMinutes"] == 30
         assert isinstance(r["localTime"], datetime.datetime)
         assert isinstance(r["connectionId"], int)
-        assert "setName" not in r and "msg" not in r  # standalone
+        assert "msg" not in r  # not a mongos
+        assert r["setName"] == world["KS_MONGODB_REPLSET"] and r["setVersion"] == 1
+        me = "127.0.0.1:%s" % world["KS_MONGODB_PORT"]
+        assert r["hosts"] == [me] and r["me"] == me and r["primary"] == me
+        assert r["secondary"] is False and isinstance(r["electionId"], ObjectId)
+        assert isinstance(r["topologyVersion"]["processId"], ObjectId)
+        assert isinstance(r["topologyVersion"]["counter"], Int64)
+        assert isinstance(r["lastWrite"]["lastWriteDate"], datetime.datetime)
+        assert isinstance(r["lastWrite"]["opTime"]["ts"], Timestamp)
+        assert isinstance(r["$clusterTime"]["clusterTime"], Timestamp) and isinstance(r["operationTime"], Timestamp)
         if name == "hello":
             assert r["isWritablePrimary"] is True
         else:
-            assert r["ismaster"] is True
+            assert r["ismaster"] is True and "isWritablePrimary" not in r
 
 
 def test_legacy_op_query_handshake(world):
@@ -144,10 +153,17 @@ def test_unknown_command_is_mongodb_shaped(client):
     assert e.value.details["errmsg"] == "no such command: 'frobnicate'"
 
 
-def test_transactions_are_refused_on_a_standalone(db):
+def test_multi_document_transactions_are_refused(client, db):
+    db.c.insert_one({"_id": 1})
+    with client.start_session() as s:
+        with pytest.raises(OperationFailure) as e:
+            with s.start_transaction():
+                db.c.insert_one({"_id": 2}, session=s)
+    assert e.value.code == 238 and "multi-document transactions" in str(e.value)
+    assert db.c.count_documents({}) == 1
     with pytest.raises(OperationFailure) as e:
-        db.command({"find": "c", "txnNumber": Int64(1)})
-    assert e.value.code == 20
+        db.command({"find": "c", "txnNumber": Int64(1)})  # a read is no retryable write
+    assert e.value.code == 50768
 
 
 # --- BSON fidelity ------------------------------------------------------------------------
@@ -529,7 +545,8 @@ def test_drop_and_databases(client, db):
     assert r["ns"] == db.name + ".c" and r["nIndexesWas"] == 1
     assert db.command("drop", "c")["ok"] == 1.0  # 7.0: dropping a missing collection succeeds
     db.d.insert_one({})
-    assert client[db.name].command("dropDatabase") == {"dropped": db.name, "ok": 1.0}
+    r = client[db.name].command("dropDatabase")
+    assert (r["dropped"], r["ok"]) == (db.name, 1.0)
     assert db.name not in client.list_database_names()
 
 

@@ -22,7 +22,10 @@ from bson import Int64
 from bson.raw_bson import RawBSONDocument
 
 from . import query, update as upd
+from .cmdlog import CommandLog
 from .errors import CommandError, code_name, not_implemented
+from .replset import RETRYABLE_CODES, RETRYABLE_WRITES, STATE_CHANGE_CODES, WRITE_COMMANDS, Member
+from .sessions import RetryableWrites
 from .store import MAX_BSON_OBJECT_SIZE, Collection, Store, check_collection_options, check_names
 from .values import MISSING, hkey, is_number, path_values, render, same_bson
 
@@ -36,6 +39,8 @@ CLOSE = object()  # execute() result: drop the connection without replying
 GENERIC_FIELDS = {"$db", "lsid", "$readPreference", "$clusterTime", "writeConcern", "readConcern",
                   "comment", "maxTimeMS", "apiVersion", "apiStrict", "apiDeprecationErrors", "$audit",
                   "$client", "mayBypassWriteBlocking"}
+
+HELLO = frozenset({"hello", "isMaster", "ismaster"})
 
 VERSION = "7.0.0"
 _STARTED = time.time()
@@ -52,6 +57,8 @@ class Conn:
             self.id = next(Conn._ids)
         self.peer = peer
         self.app_name: str | None = None
+        self.user: dict | None = None     # {user, db, mechanism} once authenticated
+        self.sasl = None                   # an authentication conversation in progress
 
 
 class Cursor:
@@ -219,13 +226,18 @@ def _statements(cmd: dict, field: str) -> list:
 
 
 class Engine:
-    """The stand-in's state: the store, open cursors and the fail point."""
+    """The stand-in's state: the store, open cursors, the fail point, the command record,
+    and (when configured) replica-set membership and authentication."""
 
-    def __init__(self, verbose: bool = False):
+    def __init__(self, verbose: bool = False, member: Member | None = None, auth=None):
         self.store = Store()
         self.cursors: dict[int, Cursor] = {}
         self.failpoint = FailPoint()
         self.verbose = verbose
+        self.member = member              # None: a standalone mongod
+        self.auth = auth                  # None: no authentication (auth.Authenticator)
+        self.retryable = RetryableWrites()
+        self.log = CommandLog()
         self.handlers = {
             "hello": self.cmd_hello, "isMaster": self.cmd_hello, "ismaster": self.cmd_hello,
             "ping": self.cmd_ping, "buildInfo": self.cmd_build_info, "buildinfo": self.cmd_build_info,
@@ -239,7 +251,10 @@ class Engine:
             "createIndexes": self.cmd_create_indexes, "listIndexes": self.cmd_list_indexes,
             "dropIndexes": self.cmd_drop_indexes, "deleteIndexes": self.cmd_drop_indexes,
             "collMod": self.cmd_coll_mod,
+            "ksCommandLog": self.cmd_ks_command_log, "ksStepDown": self.cmd_ks_step_down,
         }
+        if auth is not None:
+            self.handlers.update(saslStart=auth.sasl_start, saslContinue=auth.sasl_continue)
 
     # --- dispatch -------------------------------------------------------------------
 
@@ -250,6 +265,19 @@ class Engine:
         if not cmd:
             return CommandError(59, "no such command: ''").reply()
         name = next(iter(cmd))
+        rec = self.log.record(conn, db, name, cmd) if name != "ksCommandLog" else None
+        reply = self._execute(conn, db, name, cmd)
+        if rec is not None:
+            self.log.finish(rec, reply)
+        if self.verbose and reply is not CLOSE:
+            print("conn%d %s.%s -> ok=%s" % (conn.id, db, name, reply.get("ok")), flush=True)
+        return reply
+
+    def _execute(self, conn: Conn, db: str, name: str, cmd: dict):
+        if self.auth is not None and conn.user is None and name not in self.auth.UNAUTHENTICATED:
+            return CommandError(13, "command %s requires authentication" % name).reply()
+        member = self.member
+        txn = cmd.get("txnNumber")
         fired = self.failpoint.check(name, conn) if name != "configureFailPoint" else None
         if fired is not None:
             if fired.get("blockConnection"):
@@ -260,32 +288,88 @@ class Engine:
             if "errorCode" in fired:
                 code = int(fired["errorCode"])
                 reply = {"ok": 0.0, "errmsg": "Failing command via 'failCommand' failpoint", "code": code, "codeName": code_name(code)}
-                if "errorLabels" in fired:
-                    reply["errorLabels"] = fired["errorLabels"]
+                labels = fired.get("errorLabels")
+                if labels is None and member is not None and txn is not None and name in RETRYABLE_WRITES and code in RETRYABLE_CODES:
+                    labels = ["RetryableWriteError"]  # as mongod labels a retryable write's error
+                if labels is not None:
+                    reply["errorLabels"] = labels
+                if member is not None:
+                    if code in STATE_CHANGE_CODES:
+                        reply["topologyVersion"] = member.topology_version()
+                    member.gossip(reply)
                 return reply
         handler = self.handlers.get(name)
         if handler is None:
             return CommandError(59, "no such command: '%s'" % name).reply()
+        stored = None
         try:
-            if "txnNumber" in cmd or "startTransaction" in cmd or "autocommit" in cmd:
-                raise CommandError(20, "Transaction numbers are only allowed on a replica set member or mongos")
+            if "startTransaction" in cmd or "autocommit" in cmd:
+                raise not_implemented("multi-document transactions (startTransaction/autocommit)")
+            if txn is not None:
+                if member is None:
+                    raise CommandError(20, "Transaction numbers are only allowed on a replica set member or mongos")
+                if name not in RETRYABLE_WRITES:
+                    raise CommandError(50768, "txnNumber may only be provided for multi-document transactions and "
+                                       "retryable write commands. autocommit:false was not provided, and %s is not a "
+                                       "retryable write command." % name)
+            if member is not None:
+                refused = member.refuse(name, cmd)
+                if refused is not None:
+                    raise refused
             check_names(db)
-            with self.store.lock:
-                reply = handler(conn, db, cmd)
+            if name in HELLO:
+                reply = handler(conn, db, cmd)  # may wait (awaitable hello): outside the lock
+            else:
+                with self.store.lock:
+                    if txn is not None:
+                        sid = RetryableWrites.key(cmd)
+                        stored = self.retryable.lookup(sid, int(txn))
+                    if stored is not None:
+                        reply = dict(stored)
+                    else:
+                        reply = handler(conn, db, cmd)
+                        if member is not None and name in WRITE_COMMANDS:
+                            member.tick()
+                        if txn is not None and reply.get("ok"):
+                            self.retryable.store(sid, int(txn), dict(reply))
         except CommandError as e:
             reply = e.reply()
+            if member is not None and txn is not None and e.code in RETRYABLE_CODES:
+                reply["errorLabels"] = ["RetryableWriteError"]
         except Exception as e:  # a bug in the stand-in: say so, loudly
             traceback.print_exc()
             reply = {"ok": 0.0, "errmsg": "mongod stand-in internal error in %s: %r" % (name, e), "code": 1, "codeName": "InternalError"}
         if fired is not None and "writeConcernError" in fired and reply.get("ok"):
+            # the write was applied; its durability is not acknowledged
             reply["writeConcernError"] = fired["writeConcernError"]
+            wce_code = fired["writeConcernError"].get("code") if isinstance(fired["writeConcernError"], dict) else None
+            if (member is not None and txn is not None and "errorLabels" not in fired and wce_code in RETRYABLE_CODES):
+                reply["errorLabels"] = ["RetryableWriteError"]
+            elif "errorLabels" in fired:
+                reply["errorLabels"] = fired["errorLabels"]
+        if member is not None:
+            member.gossip(reply)
         if fired is not None and fired.get("closeConnectionAfterCommand"):
             # stand-in extension: the command took effect, its reply is lost
             print("failCommand: closing connection %d after %s ran" % (conn.id, name), flush=True)
             return CLOSE
-        if self.verbose:
-            print("conn%d %s.%s -> ok=%s" % (conn.id, db, name, reply.get("ok")), flush=True)
         return reply
+
+    # --- the stand-in's own admin commands ----------------------------------------------
+
+    def cmd_ks_command_log(self, conn, db, cmd):
+        if db != "admin":
+            raise CommandError(13, "ksCommandLog may only be run against the admin database.")
+        return self.log.command(cmd)
+
+    def cmd_ks_step_down(self, conn, db, cmd):
+        if db != "admin":
+            raise CommandError(13, "ksStepDown may only be run against the admin database.")
+        if self.member is None:
+            raise CommandError(76, "ksStepDown: not running with --replSet")
+        hellos = _int_arg(cmd, "hellos", 1)
+        refusals = _int_arg(cmd, "refusals", 0)
+        return {**self.member.step_down(hellos, refusals), "ok": 1.0}
 
     # --- cursors --------------------------------------------------------------------
 
@@ -355,9 +439,13 @@ class Engine:
             if isinstance(app, dict) and isinstance(app.get("name"), str):
                 conn.app_name = app["name"]
         name = next(iter(cmd))
-        reply = {
-            "helloOk": True,
-            "isWritablePrimary": True,
+        member = self.member
+        if member is not None:
+            member.await_change(cmd)
+        reply = {"helloOk": True, "isWritablePrimary": True}
+        if member is not None:
+            reply.update(member.hello_fields())
+        reply.update({
             "maxBsonObjectSize": MAX_BSON_OBJECT_SIZE,
             "maxMessageSizeBytes": MAX_MESSAGE_SIZE,
             "maxWriteBatchSize": MAX_WRITE_BATCH,
@@ -367,10 +455,12 @@ class Engine:
             "minWireVersion": 0,
             "maxWireVersion": 21,
             "readOnly": False,
-            "ok": 1.0,
-        }
+        })
+        if self.auth is not None:
+            reply.update(self.auth.hello_fields(conn, cmd))
+        reply["ok"] = 1.0
         if name != "hello":
-            reply = {"ismaster": True, **{k: v for k, v in reply.items() if k != "isWritablePrimary"}}
+            reply = {"ismaster": reply["isWritablePrimary"], **{k: v for k, v in reply.items() if k != "isWritablePrimary"}}
         return reply
 
     def cmd_ping(self, conn, db, cmd):
