@@ -133,7 +133,10 @@ impl KmsIo {
             }
         };
         match outcome {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                crate::failpoint::hit("kms.replied");
+                Ok(())
+            }
             // libmongocrypt judged the reply (a KMS error, bad bytes): final.
             Err(Failure::Crypt(e)) => Err(KmsError::Crypt(e)),
             Err(Failure::Network(cause) | Failure::Retry(cause)) if kms.retry_failure() => {

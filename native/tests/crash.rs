@@ -13,10 +13,12 @@
 //!
 //! Reproduce: `KS_CRASH_SEED=N cargo test -p keyshift --test crash -- --nocapture`
 //! (the seed is printed first). Knobs: KS_CRASH_KILLS (default 20), KS_CRASH_KEYS
-//! (default 2000), KS_CRASH_MAX_MS (latest time-triggered kill, default 500).
+//! (default 2000).
 //!
-//! Kill points: 30% at a random time into the run (mostly the scan and the backup),
-//! 70% right after a random number of new writes have landed (mid-batch).
+//! Kill points are failpoints of the binary (`KEYSHIFT_FAILPOINT`, native/src/failpoint.rs),
+//! so a kill lands at the same point on any machine: 60% right after a random number of
+//! key writes (mid-batch, other writes in flight), 20% right after a random number of
+//! KMS replies, 10% during the scan, 10% right after the backup is synced.
 
 mod common;
 mod stress;
@@ -34,12 +36,34 @@ use keyshift::kms_io::KmsIo;
 use keyshift::kms_tls::KmsTls;
 use stress::{Rng, Seeded, key_of};
 
+/// Where a run is killed: a failpoint of the binary (native/src/failpoint.rs) and
+/// how many times it is passed first. Deterministic: a faster or slower machine kills
+/// the run at the same point.
 #[derive(Debug, Clone, Copy)]
-enum Trigger {
-    /// Kill this long after the start.
-    After(Duration),
-    /// Kill once this many more keys are under the target.
-    Writes(u64),
+struct Trigger(&'static str, u64);
+
+impl Trigger {
+    fn spec(&self) -> String {
+        format!("{}:{}", self.0, self.1)
+    }
+}
+
+/// A random kill point within the work left: mostly right after a key write (mid-batch,
+/// with other writes in flight), else during the scan, right after the backup is
+/// synced, or right after a KMS reply (mid-rewrap or mid-proof).
+fn pick_trigger(rng: &mut Rng, remaining: u64, kills_left: u64) -> Trigger {
+    if remaining == 0 {
+        return Trigger("rewrap.backup-synced", 1);
+    }
+    match rng.range(0, 10) {
+        0 => Trigger("rewrap.scanned", rng.range(1, remaining + 1)),
+        1 => Trigger("rewrap.backup-synced", 1),
+        2 | 3 => Trigger("kms.replied", rng.range(1, remaining + 1)),
+        _ => Trigger(
+            "rewrap.written",
+            rng.range(1, (2 * remaining / (kills_left + 1)).max(1) + 1),
+        ),
+    }
 }
 
 fn env_num(var: &str, default: u64) -> u64 {
@@ -147,9 +171,8 @@ async fn rewrap_survives_sigkill_at_random_points_under_concurrent_writes() {
     let seed = rng.0;
     let kills_wanted = env_num("KS_CRASH_KILLS", 20);
     let keys = env_num("KS_CRASH_KEYS", 2000) as u32;
-    let max_ms = env_num("KS_CRASH_MAX_MS", 500);
     eprintln!(
-        "crash suite: KS_CRASH_SEED={seed} KS_CRASH_KILLS={kills_wanted} KS_CRASH_KEYS={keys} KS_CRASH_MAX_MS={max_ms}"
+        "crash suite: KS_CRASH_SEED={seed} KS_CRASH_KILLS={kills_wanted} KS_CRASH_KEYS={keys}"
     );
     let started = Instant::now();
 
@@ -187,77 +210,46 @@ async fn rewrap_survives_sigkill_at_random_points_under_concurrent_writes() {
     while kills < kills_wanted {
         runs += 1;
         assert!(
-            runs < kills_wanted * 4,
+            runs < kills_wanted * 2,
             "too many runs finished before their kill"
         );
         let moved_before = under_aws().await;
-        // A random point of the run: either a random time into it (mostly the scan and
-        // the backup), or right after a random number of its writes have landed.
         let remaining = kv
             .count_documents(doc! {"masterKey.provider": {"$ne": "aws"}})
             .await
             .unwrap();
         let kills_left = kills_wanted - kills;
-        let trigger = if rng.range(0, 10) < 3 {
-            Trigger::After(Duration::from_millis(rng.range(20, max_ms)))
-        } else {
-            Trigger::Writes(rng.range(1, (2 * remaining / (kills_left + 1)).max(2)))
-        };
+        let trigger = pick_trigger(&mut rng, remaining, kills_left);
         let out = std::fs::File::create(w.dir.join(format!("run-{runs}.out"))).unwrap();
         let err = std::fs::File::create(w.dir.join(format!("run-{runs}.err"))).unwrap();
-        let mut child = w
+        let t0 = Instant::now();
+        let status = w
             .command(&["rewrap", "--yes", "--json"])
+            .env("KEYSHIFT_FAILPOINT", trigger.spec())
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
-            .spawn()
+            .status()
             .unwrap();
-        let t0 = Instant::now();
-        let mut exited = None;
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                exited = Some(status);
-                break;
-            }
-            let due = match trigger {
-                Trigger::After(d) => t0.elapsed() >= d,
-                Trigger::Writes(n) => under_aws().await >= moved_before + n,
-            };
-            if due {
-                break;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(300),
-                "run {runs} made no progress"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
         let delay = t0.elapsed().as_millis();
-        match exited {
-            Some(status) => {
-                // Finished before its kill (every key moved): it must have succeeded.
+        match status.code() {
+            Some(code) => {
+                // The point was never reached (every key moved first): a clean finish.
                 finished_early += 1;
-                assert_eq!(status.code(), Some(0), "run {runs} failed");
+                assert_eq!(code, 0, "run {runs} failed");
                 log.push(format!(
-                    "run {runs}: finished before the kill at {delay} ms"
+                    "run {runs}: finished before {} at {delay} ms",
+                    trigger.spec()
                 ));
             }
             None => {
-                child.kill().unwrap(); // SIGKILL
-                let status = child.wait().unwrap();
-                if let Some(code) = status.code() {
-                    // It finished between the last look and the kill.
-                    finished_early += 1;
-                    assert_eq!(code, 0, "run {runs} failed");
-                    log.push(format!("run {runs}: finished just before the kill"));
-                    continue;
-                }
                 kills += 1;
                 let moved_after = under_aws().await;
                 if moved_after > moved_before {
                     kills_after_writes += 1;
                 }
                 log.push(format!(
-                    "kill {kills} (run {runs}, trigger {trigger:?}) at {delay} ms: keys under aws {moved_before} -> {moved_after}"
+                    "kill {kills} (run {runs}) at {} after {delay} ms: keys under aws {moved_before} -> {moved_after}",
+                    trigger.spec()
                 ));
             }
         }

@@ -18,7 +18,8 @@
 //! The world is seeded with nested and array values (`seed.py --nested`) and the full
 //! list of plaintexts (`--expected-all`). Reproduce a kill schedule with
 //! `KS_ROTATE_SEED=N cargo test -p keyshift --test rotate_robust -- --nocapture` (the
-//! seed is printed first); KS_ROTATE_MAX_MS (default 1800) bounds the kill times.
+//! seed is printed first). Kills land at failpoints of the binary (`KEYSHIFT_FAILPOINT`),
+//! never after a sleep, so the schedule does not depend on the machine's speed.
 
 mod common;
 mod stress;
@@ -117,6 +118,24 @@ fn assert_private_backups(dir: &Path) {
     }
 }
 
+/// The kill points, in the order a run passes them: while inserting replacements,
+/// while rewriting validators, while moving keyAltNames, then between value batches.
+/// Each is a failpoint of the binary (native/src/failpoint.rs) with a random count, so
+/// the schedule is the seed's alone, not the machine's speed.
+fn kill_schedule(rng: &mut Rng, kills: u64) -> Vec<String> {
+    let mut points = vec![
+        format!("rotate.key-inserted:{}", rng.range(1, 9)),
+        format!("rotate.validator-updated:{}", rng.range(1, 3)),
+        // keys 0 and 4 of the 8 carry a keyAltName (seed.py: every fourth)
+        format!("rotate.alt-names-pulled:{}", rng.range(1, 3)),
+    ];
+    while (points.len() as u64) < kills {
+        points.push(format!("rotate.batch-written:{}", rng.range(1, 13)));
+    }
+    points.truncate(kills.max(1) as usize);
+    points
+}
+
 #[test]
 fn kill_nine_at_random_points_then_a_rerun_converges() {
     let mut rng = Rng::from_env("KS_ROTATE_SEED");
@@ -125,7 +144,6 @@ fn kill_nine_at_random_points_then_a_rerun_converges() {
         rng.0
     );
     let kills = env_num("KS_ROTATE_KILLS", 6);
-    let mut max_ms = env_num("KS_ROTATE_MAX_MS", 1800);
     let w = seed("rot_kill", 8, 2000);
     // Small batches: a run then has many write points for a kill to fall between.
     let toml_path = w.dir.join("keyshift.toml");
@@ -135,52 +153,25 @@ fn kill_nine_at_random_points_then_a_rerun_converges() {
         toml.replace("batchSize = 256", "batchSize = 16"),
     )
     .unwrap();
-    let mut schedule = Vec::new();
-    let (mut finished_early, mut killed) = (0, 0);
-    let mut i = 0;
-    // `kills` attempts, and more (up to three times as many) until one lands mid-run.
-    while i < kills || (killed == 0 && i < 3 * kills) {
-        i += 1;
-        let at = Duration::from_millis(rng.range(20, max_ms));
-        schedule.push(at.as_millis());
-        let mut child = w
+    let schedule = kill_schedule(&mut rng, kills);
+    let mut killed = 0;
+    for (i, point) in schedule.iter().enumerate() {
+        let status = w
             .command(&["rotate", "--yes", "--json"])
+            .env("KEYSHIFT_FAILPOINT", point)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()
+            .status()
             .unwrap();
-        let started = Instant::now();
-        let mut exited = None;
-        while started.elapsed() < at {
-            if let Some(status) = child.try_wait().unwrap() {
-                exited = Some(status);
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        match exited {
-            Some(status) => {
-                assert!(
-                    status.success(),
-                    "run {i} (seed {}) failed on its own: {status}",
-                    rng.0
-                );
-                finished_early += 1;
-                // less is left to do after each run: aim the next kills earlier
-                max_ms = (max_ms / 2).max(40);
-            }
-            None => {
-                child.kill().unwrap(); // SIGKILL
-                if child.wait().unwrap().code().is_none() {
-                    killed += 1;
-                } else {
-                    finished_early += 1;
-                }
-            }
-        }
+        assert!(
+            status.code().is_none(),
+            "run {} (seed {}) was to die at {point} but ended with {status}",
+            i + 1,
+            rng.0
+        );
+        killed += 1;
     }
-    assert!(killed > 0, "no run was killed mid-way (seed {})", rng.0);
-    println!("kill times (ms): {schedule:?}; {finished_early} runs finished before their kill");
+    println!("{killed} runs killed, at: {schedule:?}");
     let last = rotate(&w, &[]);
     assert_eq!(last["dryRun"], false);
     if let Err(e) = rotate_check(&w, &["--before-retire"]) {
@@ -206,6 +197,26 @@ fn terminate(child: &std::process::Child) {
     assert!(status.success());
 }
 
+/// Documents app_writer.py has recorded (three values, so three lines, each).
+fn documents_written(file: &Path) -> usize {
+    std::fs::read_to_string(file)
+        .map(|t| t.lines().count() / 3)
+        .unwrap_or(0)
+}
+
+/// Waits until app_writer.py has recorded at least `n` documents.
+fn wait_for_documents(file: &Path, n: usize) {
+    let started = Instant::now();
+    while documents_written(file) < n {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the application wrote only {} of {n} documents",
+            documents_written(file)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn an_application_writing_with_the_old_keys_is_caught_by_the_rerun() {
     let w = seed("rot_app", 6, 1500);
@@ -221,10 +232,12 @@ fn an_application_writing_with_the_old_keys_is_caught_by_the_rerun() {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // Progress, not time: the application has written before the run starts, and
+    // writes more (with its stale keys) after the run ended.
+    wait_for_documents(&written, 10);
     let first = rotate(&w, &[]);
-    // the application goes on with its stale schemaMap for a while after the run
-    std::thread::sleep(Duration::from_millis(800));
+    let after_run = documents_written(&written);
+    wait_for_documents(&written, after_run + 10);
     terminate(&app);
     let out = app.wait_with_output().unwrap();
     assert!(out.status.success(), "app_writer: {out:?}");

@@ -31,6 +31,13 @@ Control endpoint (same TLS port, JSON in and out, no AWS signature):
     POST /__ks/allow    {"keyId": ..., "action": ...}     undo one deny
     POST /__ks/disable  {"keyId": ...}                    same as moto's DisableKey
     POST /__ks/enable   {"keyId": ...}
+
+deny and disable take an optional {"after": N, "counting": "Encrypt"|"Decrypt"|"*"}:
+the fault is armed instead of applied, lets the next N requests of the counted action
+on that key through, and takes effect on the one after (which then fails). That is how
+tests take a key away in the middle of a run without racing it: the point is a count
+of requests, not a moment in time. "counting" defaults to the denied action ("*" for
+disable). An armed fault shows in /state under "armed"; reset drops it.
     POST /__ks/create   {"alias": "alias/name"?}         -> {"keyId", "arn", "aliasArn"?}
     POST /__ks/reset                                      drop denies, zero counters
     GET  /__ks/state                                      -> {"denies", "counters", "cpuSeconds"}
@@ -74,6 +81,9 @@ USER_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/keyshift-test"
 _lock = threading.Lock()
 _denies: set[tuple[str, str]] = set()  # (key id, action) ; action "*" = every action
 _counters: Counter = Counter()  # under _lock: several threads count at once
+# Armed faults (under _lock): {"key": id, "counting": action|"*", "left": N,
+# "fault": "deny"|"disable", "action": denied action}; see the module doc.
+_armed: list[dict] = []
 _credentials: dict[str, str] = {}
 _session_tokens: dict[str, str] = {}  # temporary credentials (from the metadata endpoints)
 
@@ -116,10 +126,31 @@ def _count(name: str) -> None:
         _counters[name] += 1
 
 
+def _fire_armed(backend, key_id: str, action: str) -> None:
+    """Counts one request of `action` on `key_id` against the armed faults; a fault
+    whose count is used up takes effect now, before this request is checked."""
+    fire = []
+    with _lock:
+        for armed in list(_armed):
+            if armed["key"] != key_id or armed["counting"] not in (action, "*"):
+                continue
+            if armed["left"] > 0:
+                armed["left"] -= 1
+                continue
+            _armed.remove(armed)
+            if armed["fault"] == "deny":
+                _denies.add((key_id, armed["action"]))
+            else:
+                fire.append(armed)
+    for _ in fire:
+        backend.disable_key(key_id)
+
+
 def _encrypt(self, key_id, plaintext, encryption_context):
     _count("Encrypt")
     resolved = self.any_id_to_key_id(key_id)
     if resolved in self.keys:
+        _fire_armed(self, resolved, "Encrypt")
         _deny_check(self, resolved, "Encrypt")
         _key_state_check(self, resolved)
     return _orig_encrypt(self, key_id, plaintext, encryption_context)
@@ -132,6 +163,7 @@ def _decrypt(self, ciphertext_blob, encryption_context, key_id=None):
     except Exception:
         owner = None
     if owner in self.keys:
+        _fire_armed(self, owner, "Decrypt")
         _deny_check(self, owner, "Decrypt", "the resource associated with this ciphertext")
         _key_state_check(self, owner)
     return _orig_decrypt(self, ciphertext_blob, encryption_context, key_id)
@@ -217,11 +249,13 @@ def _control(path: str, raw: bytes) -> tuple[int, dict]:
         if path == "state":
             with _lock:
                 return 200, {"denies": sorted([k, a] for k, a in _denies), "counters": dict(_counters),
+                             "armed": [dict(a) for a in _armed],
                              "cpuSeconds": round(time.process_time(), 3)}
         if path == "reset":
             with _lock:
                 _denies.clear()
                 _counters.clear()
+                _armed.clear()
             return 200, {"ok": True}
         if path == "create":
             key = backend.create_key(None, "ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT", "keyshift test key", None, False, "AWS_KMS")
@@ -233,6 +267,18 @@ def _control(path: str, raw: bytes) -> tuple[int, dict]:
         key_id = backend.any_id_to_key_id(doc["keyId"])
         if key_id not in backend.keys:
             return 404, {"error": f"no key {doc['keyId']}"}
+        if path in ("deny", "disable") and "after" in doc:
+            after = doc["after"]
+            if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+                return 400, {"error": "after must be a count (an integer >= 0)"}
+            action = doc.get("action", "*")
+            counting = doc.get("counting", action if path == "deny" else "*")
+            if counting not in ("Encrypt", "Decrypt", "*"):
+                return 400, {"error": "counting must be Encrypt, Decrypt or *"}
+            with _lock:
+                _armed.append({"key": key_id, "counting": counting, "left": after,
+                               "fault": path, "action": action})
+            return 200, {"ok": True, "keyId": key_id, "armed": path, "after": after, "counting": counting}
         if path in ("deny", "allow"):
             action = doc.get("action", "*")
             with _lock:

@@ -370,6 +370,35 @@ def test_aws_deny_knob(world, ca, kms):
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"p" * 96
 
 
+def test_aws_armed_faults_fire_after_a_count_of_requests(world, ca, kms):
+    """deny/disable with "after": N let exactly N more requests through, then fail."""
+    from botocore.exceptions import ClientError
+
+    control = world["KS_AWS_CONTROL_URL"]
+    key = _post(f"{control}/create", ca, json={}).json()
+    blob = kms.encrypt(KeyId=key["arn"], Plaintext=b"p" * 96)["CiphertextBlob"]
+    armed = _post(f"{control}/deny", ca, json={"keyId": key["arn"], "action": "Encrypt", "after": 2})
+    assert armed.json()["armed"] == "deny"
+    kms.decrypt(CiphertextBlob=blob)  # a Decrypt does not count against an Encrypt deny
+    for _ in range(2):
+        kms.encrypt(KeyId=key["arn"], Plaintext=b"p")
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=key["arn"], Plaintext=b"p")
+    assert _aws_error(e)[0] == "AccessDeniedException"
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"p" * 96
+    _post(f"{control}/allow", ca, json={"keyId": key["keyId"], "action": "Encrypt"})
+
+    _post(f"{control}/disable", ca, json={"keyId": key["keyId"], "after": 1, "counting": "Decrypt"})
+    kms.encrypt(KeyId=key["arn"], Plaintext=b"p")  # not counted
+    kms.decrypt(CiphertextBlob=blob)  # the one let through
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(CiphertextBlob=blob)
+    assert _aws_error(e)[0] == "DisabledException"
+    assert _post(f"{control}/enable", ca, json={"keyId": key["keyId"]}).ok
+    assert _post(f"{control}/deny", ca, json={"keyId": key["keyId"], "after": -1}).status_code == 400
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"p" * 96
+
+
 def test_aws_disabled_key(world, ca, kms):
     from botocore.exceptions import ClientError
 

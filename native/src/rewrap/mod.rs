@@ -187,6 +187,7 @@ pub async fn run(job: &Job, progress: &dyn Fn(Progress)) -> Result<Report, Rewra
         .map_err(|e| fail("reading the key vault", e))?
     {
         report.selected += 1;
+        crate::failpoint::hit("rewrap.scanned");
         match master_key_of(&key) {
             Some(mk) if target::is_under(&mk, &job.target) => report.already_under_target += 1,
             _ => {
@@ -200,6 +201,7 @@ pub async fn run(job: &Job, progress: &dyn Fn(Progress)) -> Result<Report, Rewra
     }
     progress(Progress::Scanned(report.selected));
     let (backup_path, _) = writer.finish().map_err(RewrapError)?;
+    crate::failpoint::hit("rewrap.backup-synced");
     tracing::info!(selected = report.selected, to_move, backup = %backup_path.display(), "backup synced");
     progress(Progress::ToMove(to_move));
 
@@ -365,6 +367,7 @@ async fn prove_and_write(
                 return Ok((id, None));
             }
             let swapped = compare_and_swap(&job.key_vault, old, &new).await?;
+            crate::failpoint::hit("rewrap.written");
             Ok((id, (!swapped).then_some(KeyOutcome::ChangedMeanwhile)))
         })
         .buffer_unordered(kms.concurrency.max(1))

@@ -132,6 +132,7 @@ pub async fn move_one(
         .update_one(cas, doc! {"$unset": {"keyAltNames": ""}})
         .await
         .map_err(|e| format!("moving keyAltNames off {}: {e}", uuid_string(&old)))?;
+    crate::failpoint::hit("rotate.alt-names-pulled");
     if pulled.matched_count == 0 {
         // Another worker moved them first (or the key changed meanwhile). The journal
         // entry stays: the worker that moved them clears it, or, had it died between the

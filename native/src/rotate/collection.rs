@@ -186,7 +186,10 @@ impl Scanner {
         let mut attempt = 1;
         let reply = loop {
             match self.db.run_command(cmd.clone()).await {
-                Ok(r) => break r,
+                Ok(r) => {
+                    crate::failpoint::hit("rotate.batch-written");
+                    break r;
+                }
                 Err(e) if attempt < 4 && is_connection_error(&e) => {
                     tracing::info!(attempt, error = %e, "retrying an update after a connection error");
                     tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;

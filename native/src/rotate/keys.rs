@@ -348,7 +348,10 @@ async fn insert_key(
     let mut attempt = 1;
     loop {
         match key_vault.insert_one(doc.clone()).await {
-            Ok(_) => return Ok(true),
+            Ok(_) => {
+                crate::failpoint::hit("rotate.key-inserted");
+                return Ok(true);
+            }
             Err(err) if is_duplicate(&err) => return Ok(false),
             Err(err) if attempt < 3 && is_connection_error(&err) => {
                 tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;

@@ -180,6 +180,7 @@ pub async fn update(
         .run_command(doc! {"collMod": coll, "validator": validator})
         .await
         .map_err(|e| format!("collMod {ns}: {e}"))?;
+    crate::failpoint::hit("rotate.validator-updated");
     Ok(())
 }
 
