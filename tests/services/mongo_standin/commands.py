@@ -313,6 +313,8 @@ class Engine:
                                        "retryable write commands. autocommit:false was not provided, and %s is not a "
                                        "retryable write command." % name)
             if member is not None:
+                if member.armed is not None:
+                    member.trigger(name)
                 refused = member.refuse(name, cmd)
                 if refused is not None:
                     raise refused
@@ -341,8 +343,11 @@ class Engine:
             reply = {"ok": 0.0, "errmsg": "mongod stand-in internal error in %s: %r" % (name, e), "code": 1, "codeName": "InternalError"}
         if fired is not None and "writeConcernError" in fired and reply.get("ok"):
             # the write was applied; its durability is not acknowledged
-            reply["writeConcernError"] = fired["writeConcernError"]
-            wce_code = fired["writeConcernError"].get("code") if isinstance(fired["writeConcernError"], dict) else None
+            wce = fired["writeConcernError"]
+            wce_code = wce.get("code") if isinstance(wce, dict) else None
+            if member is not None and wce_code in STATE_CHANGE_CODES and "topologyVersion" not in wce:
+                wce = {**wce, "topologyVersion": member.topology_version()}  # as mongod 4.4+
+            reply["writeConcernError"] = wce
             if (member is not None and txn is not None and "errorLabels" not in fired and wce_code in RETRYABLE_CODES):
                 reply["errorLabels"] = ["RetryableWriteError"]
             elif "errorLabels" in fired:
@@ -368,8 +373,11 @@ class Engine:
         if self.member is None:
             raise CommandError(76, "ksStepDown: not running with --replSet")
         hellos = _int_arg(cmd, "hellos", 1)
-        refusals = _int_arg(cmd, "refusals", 0)
-        return {**self.member.step_down(hellos, refusals), "ok": 1.0}
+        at = cmd.get("atCommand")
+        if at is not None and not isinstance(at, str):
+            raise CommandError(14, "ksStepDown: 'atCommand' must be a command name")
+        state = self.member.arm(at, hellos) if at else self.member.step_down(hellos)
+        return {**state, "ok": 1.0}
 
     # --- cursors --------------------------------------------------------------------
 

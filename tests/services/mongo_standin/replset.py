@@ -6,12 +6,15 @@ retryable writes (`txnNumber`), gossip `$clusterTime`, stream awaitable `hello`s
 (topologyVersion + maxAwaitTimeMS), and react to a primary stepping down. This module
 holds that state; commands.py consults it.
 
-Failover is a knob, never a timer: `step_down(hellos=H, refusals=R)` makes the member
-secondary until it has answered H more `hello`s as a secondary AND refused R more
-commands (writes with NotWritablePrimary 10107, primary reads with
-NotPrimaryNoSecondaryOk 13435); then it is elected again with a higher term (a new
-electionId) and a new topologyVersion. Awaitable hellos wait for a topology change (or
-maxAwaitTimeMS), as mongod's do, so a streaming monitor never spins.
+Failover is a knob, never a timer: `step_down(hellos=H)` makes the member secondary for
+its next H `hello` replies (whoever asks: handshakes, monitors, RTT probes); then it is
+elected again with a higher term (a new electionId) and a new topologyVersion. While
+secondary it refuses writes with NotWritablePrimary (10107) and primary reads with
+NotPrimaryNoSecondaryOk (13435), as mongod does. `arm(command, hellos=H)` steps down
+when the next such command arrives, before it runs, so that command is refused: a test
+can make "the primary steps down under this write" happen without racing the driver's
+monitor. Awaitable hellos wait for a topology change (or maxAwaitTimeMS), as mongod's
+do, so a streaming monitor never spins.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ class Member:
         self.term = 1             # election term: electionId and opTime.t
         self.primary = True
         self.hellos_left = 0      # while secondary: hello replies still to give as one
-        self.refusals_left = 0    # while secondary: commands still to refuse
+        self.armed: tuple[str, int] | None = None  # (command, hellos): step down when it arrives
         self.changed = threading.Condition()
         self._clock_secs = int(time.time())
         self._clock_inc = 0
@@ -87,23 +90,39 @@ class Member:
     def election_id(self) -> ObjectId:
         return ObjectId("7fffffff%016x" % self.term)  # mongod's form: max timestamp + term
 
-    def step_down(self, hellos: int, refusals: int) -> dict:
+    def step_down(self, hellos: int) -> dict:
         with self.changed:
-            self.primary = False
-            self.hellos_left, self.refusals_left = hellos, refusals
-            self.counter += 1
-            print("replset %s: stepped down (secondary for %d hellos and %d refusals)" % (self.set_name, hellos, refusals), flush=True)
-            self._maybe_elected()
-            self.changed.notify_all()
+            self._step_down(hellos)
             return self.state()
+
+    def arm(self, command: str, hellos: int) -> dict:
+        with self.changed:
+            self.armed = (command, hellos)
+            return self.state()
+
+    def trigger(self, name: str) -> None:
+        """Step down now if armed for this command (called before it runs)."""
+        with self.changed:
+            if self.armed is not None and self.armed[0] == name:
+                hellos = self.armed[1]
+                self.armed = None
+                self._step_down(hellos)
+
+    def _step_down(self, hellos: int) -> None:
+        self.primary = False
+        self.hellos_left = hellos
+        self.counter += 1
+        print("replset %s: stepped down (secondary for %d hellos)" % (self.set_name, hellos), flush=True)
+        self._maybe_elected()
+        self.changed.notify_all()
 
     def state(self) -> dict:
         return {"setName": self.set_name, "primary": self.primary, "term": Int64(self.term),
                 "electionId": self.election_id(), "topologyVersion": self.topology_version(),
-                "hellosLeft": self.hellos_left, "refusalsLeft": self.refusals_left}
+                "hellosLeft": max(0, self.hellos_left), "armed": self.armed[0] if self.armed else None}
 
     def _maybe_elected(self) -> None:
-        if not self.primary and self.hellos_left <= 0 and self.refusals_left <= 0:
+        if not self.primary and self.hellos_left <= 0:
             self.primary = True
             self.term += 1
             self.counter += 1
@@ -120,11 +139,7 @@ class Member:
             err = CommandError(13435, "not primary and secondaryOk=false")
         else:
             return None
-        with self.changed:
-            err.extra["topologyVersion"] = self.topology_version()
-            if not self.primary:
-                self.refusals_left -= 1
-                self._maybe_elected()
+        err.extra["topologyVersion"] = self.topology_version()
         return err
 
     # --- hello ----------------------------------------------------------------------------
