@@ -6,10 +6,11 @@ oracle (PyMongo + pymongocrypt) talk to this instead. It keeps every BSON type e
 binary subtypes 4 and 6 above all, since encrypted data is subtype 6 — and refuses what it
 does not implement with a MongoDB-shaped error. With --replset it is the one member of a
 replica set (what real deployments are: discovery, retryable writes, failover knobs);
-without, a standalone.
+without, a standalone. With --auth every command needs an authenticated
+connection (SCRAM-SHA-1/256, MONGODB-AWS).
 
     mongod_standin.py --port 27017 --cert mongod.pem --key mongod.key
-                      [--replset ks0 [--advertise HOST:PORT]]
+                      [--replset ks0 [--advertise HOST:PORT]] [--auth users.json]
                       [--drop-rate 0.05] [--drop-commands find,getMore]
                       [--drop-after-execute] [--verbose]
 
@@ -42,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import mockupdb  # noqa: E402
 
+from mongo_standin.auth import Authenticator  # noqa: E402
 from mongo_standin.commands import CLOSE, Conn, Engine  # noqa: E402
 from mongo_standin.replset import Member  # noqa: E402
 from mongo_standin.values import CODEC_OPTIONS  # noqa: E402
@@ -173,12 +175,15 @@ def main() -> int:
                         help="drop after the command ran (its reply is lost) instead of before")
     parser.add_argument("--replset", help="be the one member of this replica set (else a standalone)")
     parser.add_argument("--advertise", help="HOST:PORT this member calls itself in hello (default 127.0.0.1:PORT)")
+    parser.add_argument("--auth", metavar="FILE", help="require authentication; users and AWS credentials "
+                        "from this JSON file (see mongo_standin/auth.py)")
     parser.add_argument("--verbose", action="store_true", help="log connections and every command")
     args = parser.parse_args()
 
     tune_gc()
     member = Member(args.replset, args.advertise or "127.0.0.1:%d" % args.port) if args.replset else None
-    engine = Engine(verbose=args.verbose, member=member)
+    auth = Authenticator.from_file(args.auth) if args.auth else None
+    engine = Engine(verbose=args.verbose, member=member, auth=auth)
     if args.drop_rate > 0:
         engine.failpoint.configure({"activationProbability": args.drop_rate},
                                    {"failCommands": args.drop_commands.split(","), "closeConnection": True,
@@ -186,7 +191,8 @@ def main() -> int:
     server = StandinServer(engine, args.port, args.cert, args.key, verbose=args.verbose)
     port = server.run()
     print("mongod stand-in (pid %d) listening on 127.0.0.1:%d over TLS%s%s" % (
-        os.getpid(), port, ", replica set %s as %s" % (member.set_name, member.me) if member else ", standalone", ", dropping connections at rate %g" % args.drop_rate if args.drop_rate else ""), flush=True)
+        os.getpid(), port, (", replica set %s as %s" % (member.set_name, member.me) if member else ", standalone")
+        + (", authentication required" if auth else ""), ", dropping connections at rate %g" % args.drop_rate if args.drop_rate else ""), flush=True)
 
     def stop(signum, frame):
         print("mongod stand-in: signal %d, exiting" % signum, flush=True)

@@ -53,6 +53,12 @@ def start(ctx) -> dict[str, str]:
     )
     ctx.wait_port(port, proc)
     ctx.wait_port(md_port, proc)
+    # for plug-ins started after this one (svc_mongodb_auth: MONGODB-AWS); never exported
+    ctx.aws_credentials = {
+        "static": {"accessKeyId": ACCESS_KEY_ID, "secretAccessKey": SECRET_ACCESS_KEY},
+        "temporary": dict(zip(("accessKeyId", "secretAccessKey", "sessionToken"), temp.split(":", 2))),
+        "role": "keyshift-test-role",  # the role kms_aws.py's metadata endpoints name
+    }
     url = f"https://127.0.0.1:{port}"
     kms = boto3.client(
         "kms", region_name=REGION, endpoint_url=url, verify=str(ctx.ca_file),

@@ -41,6 +41,7 @@ GENERIC_FIELDS = {"$db", "lsid", "$readPreference", "$clusterTime", "writeConcer
                   "$client", "mayBypassWriteBlocking"}
 
 HELLO = frozenset({"hello", "isMaster", "ismaster"})
+SASL = frozenset({"saslStart", "saslContinue"})
 
 VERSION = "7.0.0"
 _STARTED = time.time()
@@ -318,7 +319,8 @@ class Engine:
                 refused = member.refuse(name, cmd)
                 if refused is not None:
                     raise refused
-            check_names(db)
+            if not (db == "$external" and name in SASL):
+                check_names(db)
             if name in HELLO:
                 reply = handler(conn, db, cmd)  # may wait (awaitable hello): outside the lock
             else:
