@@ -111,6 +111,13 @@ except Exception as e:
 """
 
 
+@pytest.fixture(scope="module")
+def aws_env(env):
+    if "KS_AWS_ACCESS_KEY_ID" not in env or "KS_AWS_IMDS_ENDPOINT" not in env:
+        pytest.skip("no AWS stand-in in this world")
+    return env
+
+
 def _aws_login(env, label: str, aws_env: dict) -> dict:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     clean.update({"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
@@ -138,7 +145,8 @@ def _last_aws_user(admin, label: str):
     return _last(admin, "auth_aws.t", "insert")["user"]
 
 
-def test_mongodb_aws_with_static_credentials(env, admin):
+def test_mongodb_aws_with_static_credentials(aws_env, admin):
+    env = aws_env
     r = _aws_login(env, "static", {"AWS_ACCESS_KEY_ID": env["KS_AWS_ACCESS_KEY_ID"],
                                    "AWS_SECRET_ACCESS_KEY": env["KS_AWS_SECRET_ACCESS_KEY"]})
     assert r == {"ok": True}
@@ -146,7 +154,8 @@ def test_mongodb_aws_with_static_credentials(env, admin):
                                               "mechanism": "MONGODB-AWS"}
 
 
-def test_mongodb_aws_refuses_a_wrong_secret_or_unknown_key(env):
+def test_mongodb_aws_refuses_a_wrong_secret_or_unknown_key(aws_env):
+    env = aws_env
     r = _aws_login(env, "bad", {"AWS_ACCESS_KEY_ID": env["KS_AWS_ACCESS_KEY_ID"],
                                 "AWS_SECRET_ACCESS_KEY": env["KS_AWS_SECRET_ACCESS_KEY"] + "x"})
     assert r == {"ok": False, "code": 18, "error": "OperationFailure"}
@@ -155,9 +164,8 @@ def test_mongodb_aws_refuses_a_wrong_secret_or_unknown_key(env):
     assert r["code"] == 18
 
 
-def test_mongodb_aws_with_temporary_credentials_and_session_token(env, admin):
-    if "KS_AWS_IMDS_ENDPOINT" not in env:
-        pytest.skip("no AWS stand-in in this world")
+def test_mongodb_aws_with_temporary_credentials_and_session_token(aws_env, admin):
+    env = aws_env
     t = _temporary_credentials(env)
     r = _aws_login(env, "temporary", {"AWS_ACCESS_KEY_ID": t["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": t["SecretAccessKey"],
                                       "AWS_SESSION_TOKEN": t["Token"]})
@@ -171,9 +179,8 @@ def test_mongodb_aws_with_temporary_credentials_and_session_token(env, admin):
 
 
 @pytest.mark.parametrize("source", ["imds", "ecs"])
-def test_mongodb_aws_from_the_credential_chain(env, admin, source):
-    if "KS_AWS_IMDS_ENDPOINT" not in env:
-        pytest.skip("no AWS stand-in in this world")
+def test_mongodb_aws_from_the_credential_chain(aws_env, admin, source):
+    env = aws_env
     if source == "imds":
         chain = {"AWS_EC2_METADATA_DISABLED": "false", "AWS_EC2_METADATA_SERVICE_ENDPOINT": env["KS_AWS_IMDS_ENDPOINT"]}
     else:
