@@ -70,7 +70,10 @@ def test_secondary_refuses_writes_and_primary_reads(world, admin, db):
     assert e.value.details["code"] == 10107 and e.value.details["codeName"] == "NotWritablePrimary"
     assert e.value.details["errmsg"] == "not primary"
     assert e.value.details["topologyVersion"] == hello["topologyVersion"]
-    assert "errorLabels" not in e.value.details  # PyMongo sends no txnNumber to a secondary
+    # PyMongo sends a txnNumber only while it still takes the member for the primary
+    sent = _log(admin, 0, ns=db.name + ".c", commands=["update"])[-1]
+    labels = ["RetryableWriteError"] if sent["txnNumber"] is not None else None
+    assert e.value.details.get("errorLabels") == labels
     r = _op_msg(world, {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$set": {"x": 1}}}], "$db": db.name,
                         "lsid": {"id": bson.Binary(uuid.uuid4().bytes, 4)}, "txnNumber": Int64(1)})
     assert (r["code"], r["errorLabels"]) == (10107, ["RetryableWriteError"])  # a retryable write's error
