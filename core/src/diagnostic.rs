@@ -153,6 +153,14 @@ pub mod codes {
     pub const KV_NAMESPACE: &str = "KS-KV-001";
     /// keyVault.uri is not a MongoDB connection string.
     pub const KV_URI: &str = "KS-KV-002";
+    /// keyVault.uri: a malformed connection string (what the driver would refuse).
+    pub const KV_URI_MALFORMED: &str = "KS-KV-003";
+    /// keyVault.uri: a read preference or read concern that may read stale key documents.
+    pub const KV_URI_WEAK_READ: &str = "KS-KV-004";
+    /// keyVault.uri: a write concern weaker than majority, or journal=false.
+    pub const KV_URI_WEAK_WRITE: &str = "KS-KV-005";
+    /// keyVault.uri: an option this build cannot honour (GSSAPI, unknown compressor).
+    pub const KV_URI_UNSUPPORTED: &str = "KS-KV-006";
 
     /// A kmsProviders entry of an unknown provider type.
     pub const PRV_UNKNOWN_TYPE: &str = "KS-PRV-001";
@@ -270,6 +278,12 @@ pub mod codes {
     /// rotate.collections is empty: rotate would scan nothing.
     pub const ROT_EMPTY: &str = "KS-ROT-005";
 
+    /// retire.deployments: a deployment name that is invalid or reserved (its connection
+    /// string is judged like keyVault.uri: KS-KV-*, KS-SEC-001 at the entry's path).
+    pub const RET_NAME: &str = "KS-RET-001";
+    /// A rotation is planned but retire.allDeploymentsListed is not true.
+    pub const RET_UNCONFIRMED: &str = "KS-RET-002";
+
     /// Every code with its summary, in order. Append only; never renumber.
     pub const ALL: &[(&str, &str)] = &[
         (SYNTAX, "the input is not valid TOML or JSON"),
@@ -284,6 +298,10 @@ pub mod codes {
         (BAD_SECRET_REF, "malformed secret reference"),
         (KV_NAMESPACE, "keyVault.namespace is not db.coll"),
         (KV_URI, "keyVault.uri is not a MongoDB connection string"),
+        (KV_URI_MALFORMED, "malformed MongoDB connection string"),
+        (KV_URI_WEAK_READ, "connection string reads may be stale"),
+        (KV_URI_WEAK_WRITE, "connection string writes below majority"),
+        (KV_URI_UNSUPPORTED, "connection string option not supported"),
         (PRV_UNKNOWN_TYPE, "unknown KMS provider type"),
         (PRV_BAD_NAME, "invalid named provider"),
         (PRV_NONE, "no KMS providers"),
@@ -345,6 +363,8 @@ pub mod codes {
         (ROT_SYSTEM, "rotate.collections entry in admin/local/config"),
         (ROT_DUPLICATE, "rotate.collections entry listed twice"),
         (ROT_EMPTY, "rotate.collections is empty"),
+        (RET_NAME, "retire.deployments name invalid or reserved"),
+        (RET_UNCONFIRMED, "retire.allDeploymentsListed not confirmed"),
     ];
 }
 

@@ -19,6 +19,7 @@
 //! - [`inventory::analyze`]: key vault documents to an inventory;
 //! - [`plan::plan`]: configuration (+ inventory) to ordered steps, rollback and risks;
 //! - [`select::rewrap_filter`]: the query selecting the keys to rewrap;
+//! - [`uri`]: MongoDB connection strings judged offline (malformed, weakening options);
 //! - [`rotate`]: the pure part of rotation (replacement key ids, ciphertext headers,
 //!   per-value decisions, `$jsonSchema` key id rewriting, partitions, the rotation plan).
 
@@ -31,6 +32,7 @@ pub mod policy;
 pub mod rotate;
 pub mod select;
 pub mod suggest;
+pub mod uri;
 pub mod validate;
 pub mod version;
 

@@ -1325,6 +1325,150 @@ fn cases() -> Vec<Case> {
             )],
             good: vec![p("aws", vec![("/rotate/collections", json!(["app.a"]))])],
         },
+        Case {
+            code: codes::KV_URI_MALFORMED,
+            bad: vec![
+                (
+                    p(
+                        "aws",
+                        vec![(
+                            "/keyVault/uri",
+                            json!("mongodb+srv://cluster0.example.net:27017/"),
+                        )],
+                    ),
+                    "/keyVault/uri",
+                ),
+                (
+                    p("aws", vec![("/keyVault/uri", json!("mongodb://a:70000/"))]),
+                    "/keyVault/uri",
+                ),
+                (
+                    p(
+                        "aws",
+                        vec![(
+                            "/retire/deployments/orders",
+                            json!("mongodb+srv://a.example.net,b.example.net"),
+                        )],
+                    ),
+                    "/retire/deployments/orders",
+                ),
+            ],
+            good: vec![
+                p(
+                    "aws",
+                    vec![(
+                        "/keyVault/uri",
+                        json!(
+                            "mongodb+srv://cluster0.abcde.mongodb.net/?retryWrites=true&w=majority"
+                        ),
+                    )],
+                ),
+                p(
+                    "aws",
+                    vec![(
+                        "/keyVault/uri",
+                        json!("mongodb://a:27017,b:27017/?replicaSet=rs0"),
+                    )],
+                ),
+            ],
+        },
+        Case {
+            code: codes::KV_URI_WEAK_READ,
+            bad: vec![(
+                p(
+                    "aws",
+                    vec![(
+                        "/keyVault/uri",
+                        json!("mongodb://a/?readPreference=secondary"),
+                    )],
+                ),
+                "/keyVault/uri",
+            )],
+            good: vec![p(
+                "aws",
+                vec![(
+                    "/keyVault/uri",
+                    json!("mongodb://a/?readPreference=primary"),
+                )],
+            )],
+        },
+        Case {
+            code: codes::KV_URI_WEAK_WRITE,
+            bad: vec![
+                (
+                    p("aws", vec![("/keyVault/uri", json!("mongodb://a/?w=1"))]),
+                    "/keyVault/uri",
+                ),
+                (
+                    p(
+                        "aws",
+                        vec![("/keyVault/uri", json!("mongodb://a/?journal=false"))],
+                    ),
+                    "/keyVault/uri",
+                ),
+            ],
+            good: vec![p(
+                "aws",
+                vec![(
+                    "/keyVault/uri",
+                    json!("mongodb://a/?w=majority&journal=true"),
+                )],
+            )],
+        },
+        Case {
+            code: codes::KV_URI_UNSUPPORTED,
+            bad: vec![(
+                p(
+                    "aws",
+                    vec![("/keyVault/uri", json!("mongodb://a/?authMechanism=GSSAPI"))],
+                ),
+                "/keyVault/uri",
+            )],
+            good: vec![p(
+                "aws",
+                vec![(
+                    "/keyVault/uri",
+                    json!("mongodb://a/?authMechanism=MONGODB-AWS&compressors=zstd"),
+                )],
+            )],
+        },
+        Case {
+            code: codes::RET_NAME,
+            bad: vec![(
+                p(
+                    "aws",
+                    vec![("/retire/deployments/key vault", json!("env:X"))],
+                ),
+                "/retire/deployments/key vault",
+            )],
+            good: vec![p(
+                "aws",
+                vec![("/retire/deployments/orders_eu-1", json!("env:X"))],
+            )],
+        },
+        Case {
+            code: codes::RET_UNCONFIRMED,
+            bad: vec![
+                (
+                    p("aws", vec![("/rotate/collections", json!(["app.a"]))]),
+                    "/retire/allDeploymentsListed",
+                ),
+                (
+                    p("aws", vec![("/kmsProviders/local/exposed", json!(true))]),
+                    "/retire/allDeploymentsListed",
+                ),
+            ],
+            good: vec![
+                p("aws", vec![]),
+                p(
+                    "aws",
+                    vec![
+                        ("/rotate/collections", json!(["app.a"])),
+                        ("/retire/allDeploymentsListed", json!(true)),
+                    ],
+                ),
+            ],
+        },
     ]
 }
 
@@ -1443,6 +1587,12 @@ per_code!(
     ROT_SYSTEM,
     ROT_DUPLICATE,
     ROT_EMPTY,
+    KV_URI_MALFORMED,
+    KV_URI_WEAK_READ,
+    KV_URI_WEAK_WRITE,
+    KV_URI_UNSUPPORTED,
+    RET_NAME,
+    RET_UNCONFIRMED,
 );
 
 #[test]

@@ -157,16 +157,37 @@ fn config() -> impl Strategy<Value = Config> {
         proptest::option::of(proptest::collection::vec(text(), 0..4))
             .prop_map(|collections| Rotate { collections }),
     );
-    (opt(), text(), providers, tls, target, rewrap, rotate).prop_map(
-        |(uri, ns, providers, tls, target, rewrap, rotate)| Config {
-            key_vault: KeyVault { uri, namespace: ns },
-            kms_providers: providers.into_iter().collect::<BTreeMap<_, _>>(),
-            tls_options: tls,
-            target,
-            rewrap,
-            rotate,
-        },
+    let retire = proptest::option::of(
+        (
+            proptest::collection::btree_map(text(), text(), 0..3),
+            proptest::option::of(proptest::bool::ANY),
+        )
+            .prop_map(|(deployments, all_deployments_listed)| Retire {
+                deployments,
+                all_deployments_listed,
+            }),
+    );
+    (
+        opt(),
+        text(),
+        providers,
+        tls,
+        target,
+        rewrap,
+        rotate,
+        retire,
     )
+        .prop_map(
+            |(uri, ns, providers, tls, target, rewrap, rotate, retire)| Config {
+                key_vault: KeyVault { uri, namespace: ns },
+                kms_providers: providers.into_iter().collect::<BTreeMap<_, _>>(),
+                tls_options: tls,
+                target,
+                rewrap,
+                rotate,
+                retire,
+            },
+        )
 }
 
 /// TOML-ish text: fragments of keyshift.toml shuffled together.

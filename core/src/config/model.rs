@@ -43,6 +43,9 @@ pub struct Config {
     /// `[rotate]`: which collections `keyshift rotate` and `keyshift retire` scan.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rotate: Option<Rotate>,
+    /// `[retire]`: every deployment whose data uses the key vault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retire: Option<Retire>,
 }
 
 /// `[keyVault]`.
@@ -354,6 +357,23 @@ pub struct Rotate {
     /// every collection instead). Kept as written; validation checks each.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub collections: Option<Vec<String>>,
+}
+
+/// `[retire]`: `keyshift retire` deletes keys for good, so it scans every deployment
+/// whose data may be encrypted with the key vault's keys, and refuses until the user
+/// says that list is complete.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Retire {
+    /// Other deployments by name: name -> connection string reference (`env:NAME`,
+    /// `file:PATH`, or a literal URI without a password). The key vault's own
+    /// deployment is always scanned and needs no entry.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub deployments: BTreeMap<String, String>,
+    /// The user's statement that no deployment outside the key vault's own and
+    /// `deployments` uses the key vault. retire refuses without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub all_deployments_listed: Option<bool>,
 }
 
 impl Rewrap {

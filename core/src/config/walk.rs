@@ -3,6 +3,8 @@
 //! with its JSON pointer. Field lists live here too, so the parser and the docs test
 //! share one source.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value};
 
 use super::model::*;
@@ -16,6 +18,7 @@ const TOP: &[&str] = &[
     "target",
     "rewrap",
     "rotate",
+    "retire",
 ];
 const KEY_VAULT: &[&str] = &["uri", "namespace"];
 const AWS: &[&str] = &["accessKeyId", "secretAccessKey", "sessionToken"];
@@ -55,6 +58,7 @@ const MK_GCP: &[&str] = &[
 const MK_KMIP: &[&str] = &["keyId", "delegated", "endpoint"];
 const REWRAP: &[&str] = &["filter", "batchSize", "concurrency", "backupDir"];
 const ROTATE: &[&str] = &["collections"];
+const RETIRE: &[&str] = &["deployments", "allDeploymentsListed"];
 
 /// Every field name keyshift.toml knows, by section (for docs and the browser).
 pub const FIELDS: &[(&str, &[&str])] = &[
@@ -73,6 +77,7 @@ pub const FIELDS: &[(&str, &[&str])] = &[
     ("target.masterKey (kmip)", MK_KMIP),
     ("rewrap", REWRAP),
     ("rotate", ROTATE),
+    ("retire", RETIRE),
 ];
 
 fn type_name(v: &Value) -> &'static str {
@@ -301,6 +306,26 @@ impl Walker {
             self.unknown_fields(m, "/rotate", ROTATE);
             config.rotate = Some(Rotate {
                 collections: self.strings(m, "/rotate", "collections"),
+            });
+        }
+
+        if let Some(v) = root.get("retire")
+            && let Some(m) = self.obj(v, "/retire")
+        {
+            self.unknown_fields(m, "/retire", RETIRE);
+            let mut deployments = BTreeMap::new();
+            if let Some(d) = m.get("deployments")
+                && let Some(table) = self.obj(d, "/retire/deployments")
+            {
+                for name in table.keys() {
+                    if let Some(uri) = self.string(table, "/retire/deployments", name, None) {
+                        deployments.insert(name.clone(), uri);
+                    }
+                }
+            }
+            config.retire = Some(Retire {
+                deployments,
+                all_deployments_listed: self.boolean(m, "/retire", "allDeploymentsListed"),
             });
         }
         config

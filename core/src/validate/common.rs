@@ -150,7 +150,12 @@ fn bad_reference(path: &str, why: &str) -> Diagnostic {
 
 /// keyVault.uri: a reference, or a literal connection string without a password.
 pub fn check_uri(out: &mut Vec<Diagnostic>, uri: Option<&str>) {
-    let path = "/keyVault/uri";
+    check_uri_at(out, "/keyVault/uri", uri);
+}
+
+/// A connection string field at `path` (keyVault.uri, retire.deployments.NAME): a
+/// reference, or a literal connection string without a password, judged by [`crate::uri`].
+pub fn check_uri_at(out: &mut Vec<Diagnostic>, path: &str, uri: Option<&str>) {
     let Some(v) = uri.filter(|v| !v.trim().is_empty()) else {
         return;
     };
@@ -165,8 +170,8 @@ pub fn check_uri(out: &mut Vec<Diagnostic>, uri: Option<&str>) {
                 None => out.push(Diagnostic::error(
                     codes::KV_URI,
                     path,
-                    "keyVault.uri is neither a secret reference nor a mongodb:// or mongodb+srv:// connection string",
-                    "Write uri = \"env:MONGODB_URI\" and export the connection string in MONGODB_URI.",
+                    format!("`{path}` is neither a secret reference nor a mongodb:// or mongodb+srv:// connection string"),
+                    "Write \"env:MONGODB_URI\" (any variable name) and export the connection string in it.",
                 )),
                 Some(rest) => {
                     // A password in the URI is a secret; a bare host list is not.
@@ -177,6 +182,7 @@ pub fn check_uri(out: &mut Vec<Diagnostic>, uri: Option<&str>) {
                     {
                         out.push(literal_secret(path));
                     }
+                    crate::uri::check(out, path, v);
                 }
             }
         }

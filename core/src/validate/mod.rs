@@ -12,6 +12,7 @@ pub mod filter;
 pub mod gcp;
 pub mod kmip;
 pub mod local;
+pub mod retire;
 pub mod rotate;
 
 pub use local::{LocalKey, validate_local_key_bytes, validate_local_key_bytes_for};
@@ -53,6 +54,7 @@ pub fn validate(config: &Config) -> Vec<Diagnostic> {
     }
     common::check_rewrap(&mut out, config);
     rotate::check_rotate(&mut out, config);
+    retire::check_retire(&mut out, config);
     out
 }
 
