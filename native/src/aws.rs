@@ -57,6 +57,14 @@ pub async fn chain_credentials(ca_file: Option<&Path>) -> Result<Document, Strin
     Ok(d)
 }
 
+/// The AWS default credential chain as a provider the MongoDB driver's MONGODB-AWS
+/// authentication calls (it caches and refreshes temporary credentials itself).
+/// None: no chain could be set up (the driver then tries the SDK's defaults itself).
+pub async fn shared_provider() -> Option<aws_credential_types::provider::SharedCredentialsProvider>
+{
+    loader(None).ok()?.load().await.credentials_provider()
+}
+
 /// What `DescribeKey` says about the target key, judged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyCheck {

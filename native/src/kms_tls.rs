@@ -3,7 +3,9 @@
 //! Every KMS connection verifies its server: the system roots plus the provider's
 //! `tlsCAFile` when given (how tests trust the stand-ins' CA, and how users trust a
 //! private KMIP appliance). KMIP also authenticates keyshift with a client
-//! certificate (`tlsCertificateKeyFile`: the private key and certificate in one PEM).
+//! certificate (`tlsCertificateKeyFile`: the private key and certificate in one PEM;
+//! the key may be an encrypted PKCS#8 `ENCRYPTED PRIVATE KEY`, opened with
+//! `tlsCertificateKeyFilePassword`, as the drivers do).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,13 +15,17 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore};
 
+use crate::secret::Secret;
+
 /// A provider's TLS options, as in keyshift.toml's `[tlsOptions.NAME]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct TlsOptions {
     /// Extra CA certificates (PEM) to trust for this provider.
     pub ca_file: Option<PathBuf>,
     /// Client private key and certificate chain in one PEM file (KMIP).
     pub cert_key_file: Option<PathBuf>,
+    /// The password of an encrypted private key in `cert_key_file`.
+    pub cert_key_password: Option<Secret<String>>,
 }
 
 /// Why a TLS configuration could not be built; names the file and what to fix.
@@ -61,6 +67,43 @@ fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsConfigErro
     Ok(certs)
 }
 
+/// The client's private key: an encrypted PKCS#8 key opened with the password, or a
+/// plain one. The key and the password are never shown: errors name the file only.
+fn load_key(
+    path: &Path,
+    password: Option<&Secret<String>>,
+) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
+    const ENCRYPTED: &str = "ENCRYPTED PRIVATE KEY";
+    let bytes =
+        Secret::new(std::fs::read(path).map_err(|e| err(path, &format!("cannot be read: {e}")))?);
+    let sections = pem::parse_many(bytes.expose()).unwrap_or_default();
+    let encrypted = sections.iter().find(|p| p.tag() == ENCRYPTED);
+    match (encrypted, password) {
+        (Some(section), Some(password)) => {
+            let info = pkcs8::EncryptedPrivateKeyInfo::<pkcs8::der::asn1::OctetString>::try_from(
+                section.contents(),
+            )
+            .map_err(|_| err(path, "holds a malformed ENCRYPTED PRIVATE KEY"))?;
+            // SecretDocument: zeroized when dropped.
+            let plain = info.decrypt(password.expose().as_bytes()).map_err(|_| {
+                err(
+                    path,
+                    "its private key does not open with tlsCertificateKeyFilePassword \
+                     (a wrong password, or an encryption other than PKCS#8 PBES2)",
+                )
+            })?;
+            Ok(PrivateKeyDer::Pkcs8(plain.as_bytes().to_vec().into()))
+        }
+        (Some(_), None) => Err(err(
+            path,
+            "holds an encrypted private key: set tlsCertificateKeyFilePassword (a reference, \
+             e.g. \"env:KMIP_KEY_PASSWORD\") in this provider's [tlsOptions]",
+        )),
+        (None, _) => PrivateKeyDer::from_pem_slice(bytes.expose())
+            .map_err(|_| err(path, "holds no readable private key (PEM)")),
+    }
+}
+
 /// Builds the client configuration for one provider's options.
 pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, TlsConfigError> {
     let mut roots = system_roots();
@@ -79,9 +122,7 @@ pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, TlsConfi
         None => builder.with_no_client_auth(),
         Some(path) => {
             let chain = load_certs(path)?;
-            // The key is never shown: errors name the file only.
-            let key = PrivateKeyDer::from_pem_file(path)
-                .map_err(|_| err(path, "holds no readable private key (PEM)"))?;
+            let key = load_key(path, options.cert_key_password.as_ref())?;
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(|_| err(path, "the private key does not match the certificate"))?

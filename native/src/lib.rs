@@ -16,6 +16,7 @@ pub mod credentials;
 pub mod crypt;
 pub mod crypto_hooks;
 pub mod ctx_runner;
+pub mod deployment;
 pub mod failpoint;
 pub mod guide;
 pub mod kms_io;

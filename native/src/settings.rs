@@ -113,6 +113,10 @@ pub struct Settings {
     pub concurrency: usize,
     /// Where backups go.
     pub backup_dir: PathBuf,
+    /// `[retire] deployments`: other deployments using the key vault (name, URI).
+    pub data_deployments: Vec<(String, Secret<String>)>,
+    /// `[retire] allDeploymentsListed = true`.
+    pub all_deployments_listed: bool,
 }
 
 impl Settings {
@@ -155,6 +159,16 @@ fn resolve_text(base: &Path, field: &str, text: &str) -> Result<Secret<String>, 
     let s = std::str::from_utf8(bytes.expose())
         .map_err(|_| LoadError::Unresolved(format!("{field}: the value is not UTF-8 text")))?;
     Ok(Secret::new(s.trim().to_string()))
+}
+
+/// A connection string field: a reference, or (validation having refused one with a
+/// password) a literal `mongodb://` / `mongodb+srv://` string used as written.
+fn resolve_uri(base: &Path, field: &str, text: &str) -> Result<Secret<String>, LoadError> {
+    let t = text.trim();
+    if t.starts_with("mongodb://") || t.starts_with("mongodb+srv://") {
+        return Ok(Secret::new(t.to_string()));
+    }
+    resolve_text(base, field, text)
 }
 
 /// A GCP private key as libmongocrypt wants it: base64 of the PKCS#8 DER. A PEM file
@@ -273,7 +287,7 @@ pub fn load(path: &Path) -> Result<Settings, LoadError> {
     let uri_ref = config.key_vault.uri.as_deref().ok_or_else(|| {
         LoadError::Unresolved("keyVault.uri is missing (e.g. uri = \"env:MONGODB_URI\")".into())
     })?;
-    let uri = resolve_text(&base, "keyVault.uri", uri_ref)?;
+    let uri = resolve_uri(&base, "keyVault.uri", uri_ref)?;
     let (db, coll) = config
         .key_vault
         .namespace
@@ -284,19 +298,25 @@ pub fn load(path: &Path) -> Result<Settings, LoadError> {
     for (name, p) in &config.kms_providers {
         providers.insert(name.clone(), provider_doc(&base, name, p)?);
     }
-    let tls = config
-        .tls_options
-        .iter()
-        .map(|(name, o)| {
-            (
-                name.clone(),
-                TlsOptions {
-                    ca_file: o.tls_ca_file.as_ref().map(|p| base.join(p)),
-                    cert_key_file: o.tls_certificate_key_file.as_ref().map(|p| base.join(p)),
-                },
-            )
-        })
-        .collect();
+    let mut tls = HashMap::new();
+    for (name, o) in &config.tls_options {
+        let cert_key_password = match &o.tls_certificate_key_file_password {
+            Some(text) => Some(resolve_text(
+                &base,
+                &format!("tlsOptions.{name}.tlsCertificateKeyFilePassword"),
+                text,
+            )?),
+            None => None,
+        };
+        tls.insert(
+            name.clone(),
+            TlsOptions {
+                ca_file: o.tls_ca_file.as_ref().map(|p| base.join(p)),
+                cert_key_file: o.tls_certificate_key_file.as_ref().map(|p| base.join(p)),
+                cert_key_password,
+            },
+        );
+    }
     let target = match &config.target {
         Some(t) => Some(target_document(&t.provider, &t.master_key)?),
         None => None,
@@ -310,7 +330,15 @@ pub fn load(path: &Path) -> Result<Settings, LoadError> {
         }
         None => Document::new(),
     };
+    let retire = config.retire.clone().unwrap_or_default();
+    let mut data_deployments = Vec::new();
+    for (name, text) in &retire.deployments {
+        let uri = resolve_uri(&base, &format!("retire.deployments.{name}"), text)?;
+        data_deployments.push((name.clone(), uri));
+    }
     Ok(Settings {
+        data_deployments,
+        all_deployments_listed: retire.all_deployments_listed == Some(true),
         uri,
         key_vault_db: db,
         key_vault_coll: coll,

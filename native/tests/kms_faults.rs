@@ -52,6 +52,7 @@ async fn rewrap_completes_through_transient_kms_faults() {
                 TlsOptions {
                     ca_file: Some(v("KS_CA_FILE").into()),
                     cert_key_file: None,
+                    cert_key_password: None,
                 },
             )]))
             .unwrap(),

@@ -60,6 +60,7 @@ fn kms_io(w: &HashMap<String, String>) -> KmsIo {
                 TlsOptions {
                     ca_file: Some(ca.clone()),
                     cert_key_file: None,
+                    cert_key_password: None,
                 },
             )
         })
@@ -69,6 +70,7 @@ fn kms_io(w: &HashMap<String, String>) -> KmsIo {
         TlsOptions {
             ca_file: Some(PathBuf::from(common::world_var(w, "KS_KMIP_CA_FILE"))),
             cert_key_file: Some(PathBuf::from(common::world_var(w, "KS_KMIP_CLIENT_CERT"))),
+            cert_key_password: None,
         },
     );
     KmsIo {

@@ -219,3 +219,72 @@ async fn named_providers_local_legacy_to_aws_prod() {
     assert_moved(&before, &d.all_keys().await, "aws:prod");
     oracle_reads_with_only(&d, "aws:prod");
 }
+
+/// The world's KMIP client key, encrypted (PKCS#8, PBES2, as `openssl pkcs8 -topk8`
+/// or Python's BestAvailableEncryption write it), in one PEM with its certificate.
+fn encrypted_kmip_bundle(d: &Seeded, password: &str) -> std::path::PathBuf {
+    let world = common::world();
+    let out = d.dir.join("kmip-client-encrypted.pem");
+    let script = r#"
+import sys
+from cryptography.hazmat.primitives import serialization
+key_pem, cert_pem, password, out = sys.argv[1:5]
+key = serialization.load_pem_private_key(open(key_pem, "rb").read(), None)
+enc = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                        serialization.BestAvailableEncryption(password.encode()))
+assert b"ENCRYPTED PRIVATE KEY" in enc
+open(out, "wb").write(open(cert_pem, "rb").read() + enc)
+"#;
+    let status = Command::new(common::python())
+        .args(["-c", script])
+        .arg(common::world_var(&world, "KS_KMIP_CLIENT_KEY_PEM"))
+        .arg(common::world_var(&world, "KS_KMIP_CLIENT_CERT_PEM"))
+        .arg(password)
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    out
+}
+
+#[tokio::test]
+async fn kmip_with_an_encrypted_client_key_and_its_password() {
+    let mut d = seed("kmip", &[]);
+    let password = "kmip-key-passw0rd-not-shown";
+    let bundle = encrypted_kmip_bundle(&d, password);
+    let toml_path = d.dir.join("keyshift.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap();
+    let plain_bundle = common::world_var(&common::world(), "KS_KMIP_CLIENT_CERT");
+    assert!(toml.contains(&plain_bundle), "{toml}");
+    let encrypted = toml.replace(&plain_bundle, bundle.to_str().unwrap());
+    let before = d.all_keys().await;
+    let stop_with = |d: &Seeded, expect: &str| {
+        let out = d.keyshift(&["rewrap", "--yes"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(expect), "{stderr}");
+        assert!(!stderr.contains(password), "{stderr}");
+    };
+
+    // The key is encrypted and no password is configured: say so.
+    std::fs::write(&toml_path, &encrypted).unwrap();
+    stop_with(&d, "set tlsCertificateKeyFilePassword");
+    // A wrong password.
+    let with_password = encrypted.replace(
+        "[tlsOptions.kmip]\n",
+        "[tlsOptions.kmip]\ntlsCertificateKeyFilePassword = \"env:KMIP_KEY_PASSWORD\"\n",
+    );
+    assert_ne!(with_password, encrypted, "{encrypted}");
+    std::fs::write(&toml_path, &with_password).unwrap();
+    d.env.insert("KMIP_KEY_PASSWORD".into(), "wrong".into());
+    stop_with(&d, "does not open with tlsCertificateKeyFilePassword");
+    assert_eq!(d.all_keys().await, before, "nothing written");
+
+    // The right one: the move goes through, and the oracle reads every key via KMIP.
+    d.env.insert("KMIP_KEY_PASSWORD".into(), password.into());
+    let out = keyshift_ok(&d, &["rewrap", "--yes"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(password));
+    keyshift_ok(&d, &["verify"]);
+    assert_moved(&before, &d.all_keys().await, "kmip");
+    oracle_reads_with_only(&d, "kmip");
+}

@@ -57,6 +57,7 @@ impl Seeded {
             TlsOptions {
                 ca_file: Some(v("KS_CA_FILE").into()),
                 cert_key_file: None,
+                cert_key_password: None,
             },
         )]);
         let (db, coll) = self.key_vault_ns.split_once('.').unwrap();

@@ -18,13 +18,16 @@ use keyshift_core::rotate::ids::{is_replacement, replacement_id, uuid_string};
 use keyshift_core::rotate::schema::key_ids_in;
 use stress::{Seeded, key_of};
 
+/// What seeded() appends: no other deployment uses the seeded key vault.
+const RETIRE_CONFIRMED: &str = "\n[retire]\nallDeploymentsListed = true\n";
+
 /// A seeded deployment (20 DEKs, 200 documents) whose keyshift.toml lists its two
-/// collections under `[rotate]`.
+/// collections under `[rotate]` and confirms the key vault serves no other deployment.
 fn seeded(prefix: &str) -> Seeded {
     let s = stress::seed(prefix, 20, 200, "aws", false);
     let mut toml = std::fs::read_to_string(s.dir.join("keyshift.toml")).unwrap();
     toml.push_str(&format!(
-        "\n[rotate]\ncollections = [\"{0}.customers\", \"{0}.orders\"]\n",
+        "\n[rotate]\ncollections = [\"{0}.customers\", \"{0}.orders\"]\n{RETIRE_CONFIRMED}",
         s.db
     ));
     std::fs::write(s.dir.join("keyshift.toml"), toml).unwrap();
@@ -136,27 +139,36 @@ fn alt_names(d: &Document) -> Vec<String> {
 /// An application still writing with an old key: PyMongo encrypts a value with `key`
 /// (the local master key) and inserts it as a new customer.
 fn insert_old_key_value(s: &Seeded, coll: &str, key: &[u8; 16], id: &str) {
+    let ns = format!("{}.{coll}", s.db);
+    insert_old_key_value_in(s, &s.env["MONGODB_URI"], &ns, key, id);
+}
+
+/// As an application of the deployment at `data_uri` would: a value encrypted (PyMongo)
+/// with an old DEK from the seeded key vault, inserted into `ns` of that deployment.
+fn insert_old_key_value_in(s: &Seeded, data_uri: &str, ns: &str, key: &[u8; 16], id: &str) {
     let script = r#"
 import sys, uuid
 from bson.binary import Binary, UuidRepresentation
 from bson.codec_options import CodecOptions
 from pymongo import MongoClient
 from pymongo.encryption import Algorithm, ClientEncryption
-uri, kv, key_file, ns, key, doc_id = sys.argv[1:7]
+uri, kv, key_file, data_uri, ns, key, doc_id = sys.argv[1:8]
 codec = CodecOptions(uuid_representation=UuidRepresentation.STANDARD)
 client = MongoClient(uri, uuidRepresentation="standard")
 ce = ClientEncryption({"local": {"key": open(key_file, "rb").read()}}, kv, client, codec)
 value = ce.encrypt("written late with an old key", Algorithm.AEAD_AES_256_CBC_HMAC_SHA_512_Random,
                    Binary(uuid.UUID(key).bytes, 4))
 db, coll = ns.split(".", 1)
-client[db].get_collection(coll, codec_options=codec).insert_one({"_id": doc_id, "notes": value})
+data = MongoClient(data_uri, uuidRepresentation="standard")
+data[db].get_collection(coll, codec_options=codec).insert_one({"_id": doc_id, "notes": value})
 "#;
     let out = Command::new(common::python())
         .args(["-c", script])
         .arg(&s.env["MONGODB_URI"])
         .arg(&s.key_vault_ns)
         .arg(s.dir.join("master-key.bin"))
-        .arg(format!("{}.{coll}", s.db))
+        .arg(data_uri)
+        .arg(ns)
         .arg(uuid_string(key))
         .arg(id)
         .output()
@@ -204,7 +216,7 @@ async fn a_dry_run_changes_nothing_and_reports_what_it_would_do() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rotate_then_retire_leaves_only_new_keys_and_the_oracle_reads_everything() {
-    let s = seeded("rot_full");
+    let mut s = seeded("rot_full");
     let keys_before = s.all_keys().await;
     let old_ids: HashSet<[u8; 16]> = keys_before.iter().map(id16).collect();
     let names_before: HashMap<[u8; 16], Vec<String>> = keys_before
@@ -325,8 +337,66 @@ async fn rotate_then_retire_leaves_only_new_keys_and_the_oracle_reads_everything
     assert_eq!(again["createdBackup"], serde_json::Value::Null);
     assert_eq!(snapshot(&s).await, before, "a rerun changed something");
 
+    // retire refuses until the configuration says which deployments use the key vault.
+    let toml_path = s.dir.join("keyshift.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap();
+    std::fs::write(&toml_path, toml.replace(RETIRE_CONFIRMED, "")).unwrap();
+    let unconfirmed = s.keyshift(&["retire", "--yes", "--json"]);
+    let stderr = String::from_utf8_lossy(&unconfirmed.stderr);
+    assert_eq!(unconfirmed.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("allDeploymentsListed") && stderr.contains("[retire] deployments"),
+        "{stderr}"
+    );
+    assert_eq!(
+        s.all_keys().await.len(),
+        40,
+        "retire deleted while unconfirmed"
+    );
+
+    // Another cluster (the world's second deployment) uses the same key vault, and an
+    // application there still holds a value under an old key: retire scans it too.
+    let world = common::world();
+    let orders_uri = common::world_var(&world, "KS_MONGODB_AUTH_URI");
+    s.env
+        .insert("ORDERS_MONGODB_URI".into(), orders_uri.clone());
+    std::fs::write(
+        &toml_path,
+        format!(
+            "{toml}\n[retire]\ndeployments = {{ orders = \"env:ORDERS_MONGODB_URI\" }}\n\
+             allDeploymentsListed = true\n",
+            toml = toml.replace(RETIRE_CONFIRMED, "")
+        ),
+    )
+    .unwrap();
+    let elsewhere = format!("{}_orders.invoices", s.db);
+    let victims: Vec<[u8; 16]> = old_ids.iter().copied().take(2).collect();
+    insert_old_key_value_in(&s, &orders_uri, &elsewhere, &victims[1], "elsewhere-1");
+    let refused = run_json(&s, &["retire", "--yes", "--json"], 3);
+    assert_eq!(
+        refused["remaining"][format!("orders:{elsewhere}")],
+        1,
+        "{refused}"
+    );
+    assert_eq!(refused["retired"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        s.all_keys().await.len(),
+        40,
+        "retire deleted a key another cluster needs"
+    );
+    // That application moves its value to a new key (here: the value goes).
+    let (db, coll) = elsewhere.split_once('.').unwrap();
+    mongodb::Client::with_uri_str(&orders_uri)
+        .await
+        .unwrap()
+        .database(db)
+        .collection::<Document>(coll)
+        .delete_many(doc! {})
+        .await
+        .unwrap();
+
     // An application writes with an old key: retire refuses and deletes nothing.
-    let victim = *old_ids.iter().next().unwrap();
+    let victim = victims[0];
     insert_old_key_value(&s, "customers", &victim, "late-1");
     let refused = run_json(&s, &["retire", "--yes", "--json"], 3);
     assert_eq!(refused["command"], "retire");

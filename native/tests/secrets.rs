@@ -244,7 +244,8 @@ fn no_secret_in_any_byte_keyshift_produces() {
     // Rotate and retire: the rollback put every key back under the local key, so there
     // is work. Plaintexts pass through keyshift here (decrypted, encrypted again).
     let rotate_toml = format!(
-        "{full}\n[rotate]\ncollections = [\"{0}.customers\", \"{0}.orders\"]\n",
+        "{full}\n[rotate]\ncollections = [\"{0}.customers\", \"{0}.orders\"]\n\
+         [retire]\nallDeploymentsListed = true\n",
         w.db
     );
     std::fs::write(w.dir.join("rotate.toml"), &rotate_toml).unwrap();

@@ -145,6 +145,8 @@ def render_config(world: dict[str, str], target: str, key_vault: str, via_proxy:
     out.append(_section("rewrap", {"batchSize": 256, "concurrency": 16, "backupDir": "keyshift-backups"}))
     if rotate:
         out.append("[rotate]\ncollections = [" + ", ".join(json.dumps(ns) for ns in rotate) + "]\n")
+        # the seeded key vault serves no other deployment
+        out.append("\n[retire]\nallDeploymentsListed = true\n")
     return "".join(out), env
 
 

@@ -1,7 +1,9 @@
 //! `keyshift check`: validate keyshift.toml offline, every finding with its field.
 //!
 //! Beyond core's rules it reads what core cannot: each local key file must hold exactly
-//! 96 bytes (raw or base64). Only sizes are reported, never content.
+//! 96 bytes (raw or base64), and the connection string behind `keyVault.uri`'s
+//! reference is judged like a literal one (malformed, options weakening the key vault).
+//! Only sizes and option names are reported, never content.
 
 use keyshift_core::Diagnostic;
 use keyshift_core::config::model::Provider;
@@ -38,10 +40,33 @@ fn local_key_findings(checked: &settings::Checked) -> Vec<Diagnostic> {
     out
 }
 
+/// The connection string behind `keyVault.uri`'s reference, judged by core when the
+/// reference can be resolved here (the variable is set, the file readable); offline.
+fn uri_findings(checked: &settings::Checked) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let resolved = match checked
+        .config
+        .key_vault
+        .uri
+        .as_deref()
+        .map(SecretRef::parse)
+    {
+        Some(Ok(SecretRef::Env(name))) => std::env::var(&name).ok(),
+        Some(Ok(SecretRef::File(path))) => std::fs::read_to_string(checked.base.join(path)).ok(),
+        _ => None,
+    };
+    if let Some(uri) = resolved {
+        keyshift_core::uri::check(&mut out, "/keyVault/uri", uri.trim());
+    }
+    out
+}
+
 /// Runs `check`.
 pub fn run(common: &Common) -> CmdResult {
     let mut checked = settings::check(&common.config)?;
     let extra = local_key_findings(&checked);
+    checked.diagnostics.extend(extra);
+    let extra = uri_findings(&checked);
     checked.diagnostics.extend(extra);
     keyshift_core::diagnostic::sort(&mut checked.diagnostics);
     let diags = &checked.diagnostics;

@@ -91,30 +91,29 @@ pub fn print_json(value: &serde_json::Value) {
     );
 }
 
-/// Connects to the key vault named in the settings.
+/// Connects to the key vault named in the settings, with keyshift's read and write
+/// guarantees ([`crate::deployment`]).
 pub async fn key_vault(
     settings: &Settings,
 ) -> Result<mongodb::Collection<RawDocumentBuf>, Failure> {
-    let client = mongodb::Client::with_uri_str(settings.uri.expose())
-        .await
-        .map_err(|e| {
-            Failure::usage(format!(
-                "keyVault.uri is not a usable MongoDB connection string: {}",
-                redact_uri_error(&e.to_string(), settings.uri.expose())
-            ))
-        })?;
-    Ok(client
-        .database(&settings.key_vault_db)
-        .collection(&settings.key_vault_coll))
+    Ok(key_vault_client(settings).await?.1)
+}
+
+/// As [`key_vault`], with the client (for the deployment's other collections).
+pub async fn key_vault_client(
+    settings: &Settings,
+) -> Result<(mongodb::Client, mongodb::Collection<RawDocumentBuf>), Failure> {
+    crate::deployment::key_vault(
+        settings.uri.expose(),
+        (&settings.key_vault_db, &settings.key_vault_coll),
+    )
+    .await
+    .map_err(|e| Failure::usage(e.0))
 }
 
 /// Driver errors may quote the URI, which may hold a password: cut it out.
 pub fn redact_uri_error(message: &str, uri: &str) -> String {
-    if uri.is_empty() {
-        message.to_string()
-    } else {
-        message.replace(uri, "[the keyVault.uri]")
-    }
+    crate::deployment::redact(message, uri)
 }
 
 /// The KMS transport for the settings.

@@ -5,8 +5,10 @@ use keyshift_core::rotate::ids::uuid_string;
 
 use super::{CmdResult, Failure, NOT_VERIFIED, OK, confirm, key_vault, kms_io, print_json, run_id};
 use crate::cli::Common;
-use crate::rotate::retire::{self, Job, Report};
+use crate::rotate::retire::{self, DataDeployment, Job, Report};
+use crate::rotate::validators;
 use crate::settings;
+use keyshift_core::validate::retire::KEY_VAULT_DEPLOYMENT;
 
 fn report_json(r: &Report) -> serde_json::Value {
     let retired: Vec<serde_json::Value> = r
@@ -30,24 +32,98 @@ fn report_json(r: &Report) -> serde_json::Value {
     })
 }
 
+/// Why retire refuses without `[retire] allDeploymentsListed = true`.
+fn unconfirmed_message(settings: &settings::Settings) -> String {
+    let listed: Vec<&str> = settings
+        .data_deployments
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    format!(
+        "retire deletes keys for good, so it must scan every deployment whose data is \
+         encrypted with keys from {kv}, and the configuration does not say that its list is \
+         complete. Scanned now: the key vault's own deployment{others}. List every other \
+         cluster whose applications use this key vault under [retire] deployments \
+         (e.g. orders = \"env:ORDERS_MONGODB_URI\"), then set allDeploymentsListed = true in \
+         [retire] and run retire again (docs/config.md, \"[retire]\")",
+        kv = settings.key_vault_ns(),
+        others = if listed.is_empty() {
+            String::new()
+        } else {
+            format!(" and {}", listed.join(", "))
+        }
+    )
+}
+
+/// The key vault's own deployment, then each `[retire] deployments` entry, each with
+/// every collection it holds.
+async fn data_deployments(
+    settings: &settings::Settings,
+    client: &mongodb::Client,
+) -> Result<Vec<DataDeployment>, Failure> {
+    let kv_ns = settings.key_vault_ns();
+    let namespaces = validators::all_namespaces(client, &kv_ns)
+        .await
+        .map_err(Failure::failed)?;
+    let mut out = vec![DataDeployment {
+        name: KEY_VAULT_DEPLOYMENT.to_string(),
+        client: client.clone(),
+        namespaces,
+    }];
+    for (name, uri) in &settings.data_deployments {
+        let what = format!("retire.deployments.{name}");
+        let client = crate::deployment::connect(uri.expose(), &what)
+            .await
+            .map_err(|e| Failure::usage(e.0))?;
+        let namespaces = validators::all_namespaces(&client, &kv_ns)
+            .await
+            .map_err(|e| {
+                Failure::failed(format!(
+                    "{what}: {}; check that deployment's connection string and network access",
+                    crate::deployment::redact(&e, uri.expose())
+                ))
+            })?;
+        out.push(DataDeployment {
+            name: name.clone(),
+            client,
+            namespaces,
+        });
+    }
+    Ok(out)
+}
+
 /// Runs `retire`.
 pub async fn run(common: &Common, yes: bool) -> CmdResult {
     let settings = settings::load(&common.config)?;
     let Some(target) = settings.target.clone() else {
         return Err(Failure::usage("the configuration has no [target]"));
     };
+    if !settings.all_deployments_listed {
+        return Err(Failure::usage(unconfirmed_message(&settings)));
+    }
     let vault = key_vault(&settings).await?;
     let client = vault.client().clone();
-    // Every collection, not only [rotate] collections: a value anywhere in the
-    // deployment may still need an old key, and a deleted key is gone for good.
-    let namespaces = crate::rotate::validators::all_namespaces(&client, &settings.key_vault_ns())
-        .await
-        .map_err(Failure::failed)?;
+    // Every collection of every deployment using the key vault, not only [rotate]
+    // collections: a value anywhere may still need an old key, and a deleted key is
+    // gone for good.
+    let deployments = data_deployments(&settings, &client).await?;
+    let scanned: Vec<String> = deployments
+        .iter()
+        .map(|d| format!("{} ({} collection(s))", d.name, d.namespaces.len()))
+        .collect();
+    if !common.json {
+        eprintln!(
+            "keyshift: deployments using {}: {}",
+            settings.key_vault_ns(),
+            scanned.join(", ")
+        );
+    }
     confirm(
         &format!(
-            "Delete the replaced keys from {} once nothing in {} collection(s) refers to them?",
+            "Delete the replaced keys from {} once nothing in these deployments refers to \
+             them: {}?",
             settings.key_vault_ns(),
-            namespaces.len()
+            scanned.join(", ")
         ),
         yes,
     )?;
@@ -59,7 +135,7 @@ pub async fn run(common: &Common, yes: bool) -> CmdResult {
         target,
         filter: settings.filter.clone(),
         explicit_filter: settings.filter_configured,
-        namespaces,
+        deployments,
         batch_size: settings.batch_size,
         kms: kms_io(&settings)?,
         backup_dir: settings.backup_dir.clone(),

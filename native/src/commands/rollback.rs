@@ -10,7 +10,7 @@ use bson::{Bson, Document, RawDocumentBuf, doc};
 
 use super::{CmdResult, FAILED, Failure, OK, confirm, key_vault, print_json, run_id};
 use crate::cli::Common;
-use crate::rewrap::{backup, target};
+use crate::rewrap::{backup, cas, target};
 use crate::settings;
 
 fn doc_of(raw: &RawDocumentBuf) -> Result<Document, Failure> {
@@ -91,13 +91,18 @@ pub async fn run(common: &Common, backup_path: &std::path::Path, yes: bool) -> C
         }
         safety = safety.checkpoint().map_err(Failure::failed)?;
         for (saved, current) in plan {
-            let filter = doc! {"_id": current.get("_id").cloned(), "keyMaterial": current.get("keyMaterial").cloned()};
-            let update = doc! {
-                "$set": {"keyMaterial": saved.get("keyMaterial").cloned(), "masterKey": saved.get("masterKey").cloned()},
-                "$currentDate": {"updateDate": true},
+            let raw = |d: &Document| {
+                RawDocumentBuf::try_from(d).map_err(|e| Failure::failed(e.to_string()))
             };
-            let res = vault.update_one(filter, update).await.map_err(write_err)?;
-            if res.matched_count == 1 {
+            let swapped = cas::compare_and_swap(&vault, &raw(&current)?, &raw(&saved)?)
+                .await
+                .map_err(|e| {
+                    Failure::failed(format!(
+                        "key vault: {}; keys restored before this one are durable, and                          running the same rollback again continues",
+                        super::redact_uri_error(&e, settings.uri.expose())
+                    ))
+                })?;
+            if swapped {
                 restored += 1;
             } else {
                 left_alone.push(

@@ -25,6 +25,7 @@
 //! `dry_run` does all of it but the backup file and the writes.
 
 pub mod backup;
+pub mod cas;
 pub mod prove;
 pub mod target;
 
@@ -366,7 +367,9 @@ async fn prove_and_write(
             if job.dry_run {
                 return Ok((id, None));
             }
-            let swapped = compare_and_swap(&job.key_vault, old, &new).await?;
+            let swapped = cas::compare_and_swap(&job.key_vault, old, &new)
+                .await
+                .map_err(RewrapError)?;
             crate::failpoint::hit("rewrap.written");
             Ok((id, (!swapped).then_some(KeyOutcome::ChangedMeanwhile)))
         })
@@ -579,67 +582,4 @@ async fn rewrap_batch(
         })
         .collect::<Result<_, _>>()
         .map(Ok)
-}
-
-/// The write: only if `_id` and the old `keyMaterial` still match. Returns whether it
-/// matched (false: someone changed the key meanwhile; it is left alone).
-async fn compare_and_swap(
-    key_vault: &Collection<RawDocumentBuf>,
-    old: &RawDocumentBuf,
-    new: &RawDocumentBuf,
-) -> Result<bool, RewrapError> {
-    let old = Document::try_from(old.as_ref()).map_err(|e| fail("key document", e))?;
-    let new = Document::try_from(new.as_ref()).map_err(|e| fail("rewrapped document", e))?;
-    let field = |d: &Document, k: &str| {
-        d.get(k)
-            .cloned()
-            .ok_or_else(|| RewrapError(format!("key document lacks {k}")))
-    };
-    let filter = doc! {"_id": field(&old, "_id")?, "keyMaterial": field(&old, "keyMaterial")?};
-    let update = doc! {
-        "$set": {"keyMaterial": field(&new, "keyMaterial")?, "masterKey": field(&new, "masterKey")?},
-        "$currentDate": {"updateDate": true},
-    };
-    // A dropped connection is retried: the write is a compare-and-swap, so repeating
-    // it is harmless. If an earlier attempt landed and only its reply was lost, the
-    // retry matches nothing; the key then holds exactly this proven wrapping, which is
-    // checked, so it is not misreported as changed by someone else.
-    let mut attempt = 1;
-    loop {
-        match key_vault.update_one(filter.clone(), update.clone()).await {
-            Ok(res) if res.matched_count == 1 => return Ok(true),
-            Ok(_) if attempt == 1 => return Ok(false),
-            Ok(_) => {
-                let now = key_vault
-                    .find_one(doc! {"_id": field(&old, "_id")?})
-                    .await
-                    .map_err(|e| fail("reading a key back", e))?;
-                let now = match now {
-                    Some(raw) => {
-                        Document::try_from(raw.as_ref()).map_err(|e| fail("key document", e))?
-                    }
-                    None => return Ok(false),
-                };
-                return Ok(now.get("keyMaterial") == new.get("keyMaterial")
-                    && now.get("masterKey") == new.get("masterKey"));
-            }
-            Err(e) if attempt < WRITE_ATTEMPTS && is_connection_error(&e) => {
-                tracing::info!(attempt, error = %e, "retrying a key write after a connection error");
-                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
-                attempt += 1;
-            }
-            Err(e) => return Err(fail("writing a key", e)),
-        }
-    }
-}
-
-/// Attempts per key write when the connection drops.
-const WRITE_ATTEMPTS: u32 = 3;
-
-/// A dropped or reset connection (not a server's answer): worth another attempt.
-fn is_connection_error(e: &mongodb::error::Error) -> bool {
-    matches!(
-        e.kind.as_ref(),
-        mongodb::error::ErrorKind::Io(_) | mongodb::error::ErrorKind::ConnectionPoolCleared { .. }
-    )
 }

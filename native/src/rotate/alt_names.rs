@@ -25,6 +25,16 @@ use super::keys::{self, id_of, uuid_bson};
 /// The journal collection (in the key vault's database).
 pub const JOURNAL: &str = "keyshift_alt_names";
 
+/// Every step here is idempotent ($unset on a compare-and-swap, $addToSet, delete by
+/// id, an insert whose duplicate is accepted): retried through failovers.
+async fn retry<T, F, Fut>(f: F) -> Result<T, mongodb::error::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, mongodb::error::Error>>,
+{
+    crate::deployment::retry_transient("moving keyAltNames", f).await
+}
+
 fn f(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
@@ -83,16 +93,19 @@ pub async fn replay(
             }
         }
         if !to_add.is_empty() {
-            key_vault
-                .update_one(
-                    doc! {"_id": uuid_bson(&new)},
-                    doc! {"$addToSet": {"keyAltNames": {"$each": to_add}}},
-                )
-                .await
-                .map_err(|e| format!("moving keyAltNames to {}: {e}", uuid_string(&new)))?;
+            retry(|| async {
+                key_vault
+                    .update_one(
+                        doc! {"_id": uuid_bson(&new)},
+                        doc! {"$addToSet": {"keyAltNames": {"$each": to_add.clone()}}},
+                    )
+                    .await
+            })
+            .await
+            .map_err(|e| format!("moving keyAltNames to {}: {e}", uuid_string(&new)))?;
         }
-        journal
-            .delete_one(doc! {"_id": e.get("_id").cloned().unwrap_or(Bson::Null)})
+        let id = e.get("_id").cloned().unwrap_or(Bson::Null);
+        retry(|| async { journal.delete_one(doc! {"_id": id.clone()}).await })
             .await
             .map_err(f)?;
     }
@@ -116,7 +129,7 @@ pub async fn move_one(
         return Ok(names);
     }
     let entry = doc! {"_id": uuid_bson(&old), "old": uuid_bson(&old), "new": uuid_bson(new), "keyAltNames": names.clone()};
-    match journal.insert_one(entry).await {
+    match retry(|| async { journal.insert_one(entry.clone()).await }).await {
         Ok(_) => {}
         Err(e) if keys::is_duplicate(&e) => {}
         Err(e) => return Err(format!("writing {JOURNAL}: {e}")),
@@ -128,10 +141,13 @@ pub async fn move_one(
         "keyMaterial": field(old_doc, "keyMaterial")?,
         "keyAltNames": names.clone(),
     };
-    let pulled = key_vault
-        .update_one(cas, doc! {"$unset": {"keyAltNames": ""}})
-        .await
-        .map_err(|e| format!("moving keyAltNames off {}: {e}", uuid_string(&old)))?;
+    let pulled = retry(|| async {
+        key_vault
+            .update_one(cas.clone(), doc! {"$unset": {"keyAltNames": ""}})
+            .await
+    })
+    .await
+    .map_err(|e| format!("moving keyAltNames off {}: {e}", uuid_string(&old)))?;
     crate::failpoint::hit("rotate.alt-names-pulled");
     if pulled.matched_count == 0 {
         // Another worker moved them first (or the key changed meanwhile). The journal
@@ -139,15 +155,17 @@ pub async fn move_one(
         // two writes, the next run's replay finishes its move.
         return Ok(Vec::new());
     }
-    key_vault
-        .update_one(
-            doc! {"_id": uuid_bson(new)},
-            doc! {"$addToSet": {"keyAltNames": {"$each": names.clone()}}},
-        )
-        .await
-        .map_err(|e| format!("moving keyAltNames to {}: {e}", uuid_string(new)))?;
-    journal
-        .delete_one(doc! {"_id": uuid_bson(&old)})
+    retry(|| async {
+        key_vault
+            .update_one(
+                doc! {"_id": uuid_bson(new)},
+                doc! {"$addToSet": {"keyAltNames": {"$each": names.clone()}}},
+            )
+            .await
+    })
+    .await
+    .map_err(|e| format!("moving keyAltNames to {}: {e}", uuid_string(new)))?;
+    retry(|| async { journal.delete_one(doc! {"_id": uuid_bson(&old)}).await })
         .await
         .map_err(f)?;
     Ok(names)

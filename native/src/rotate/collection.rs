@@ -18,7 +18,6 @@ use mongodb::{Collection, Database};
 use super::reencrypt::{Reencryptor, Task};
 use super::scan::{Cas, dotted, encrypted_values};
 use super::{CollectionReport, RotateError};
-use crate::rotate::keys::is_connection_error;
 
 /// Rounds of re-read and retry for documents that changed meanwhile.
 const MISS_ROUNDS: u32 = 5;
@@ -182,22 +181,36 @@ impl Scanner {
     /// Sends one update command; returns the indexes of statements that failed with a
     /// write error (with the error) and the number matched.
     async fn send(&self, stmts: &[Document]) -> Result<(u64, Vec<(usize, String)>), RotateError> {
-        let cmd = doc! {"update": &self.name, "updates": stmts.to_vec(), "ordered": false};
-        let mut attempt = 1;
-        let reply = loop {
-            match self.db.run_command(cmd.clone()).await {
-                Ok(r) => {
-                    crate::failpoint::hit("rotate.batch-written");
-                    break r;
-                }
-                Err(e) if attempt < 4 && is_connection_error(&e) => {
-                    tracing::info!(attempt, error = %e, "retrying an update after a connection error");
-                    tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(RotateError::Failed(format!("updating {}: {e}", self.ns))),
-            }
+        let cmd = doc! {
+            "update": &self.name,
+            "updates": stmts.to_vec(),
+            "ordered": false,
+            "writeConcern": crate::deployment::write_concern_doc(),
         };
+        let reply = crate::deployment::retry_transient("a value update", || async {
+            let reply = self
+                .db
+                .run_command(cmd.clone())
+                .selection_criteria(crate::deployment::primary())
+                .await;
+            if reply.is_ok() {
+                crate::failpoint::hit("rotate.batch-written");
+            }
+            reply
+        })
+        .await
+        .map_err(|e| RotateError::Failed(format!("updating {}: {e}", self.ns)))?;
+        // The values were written on the primary but are not known to be durable: none
+        // of them is counted, the run stops, and the rerun (which skips values already
+        // under a replacement) converges.
+        if let Some(wce) = crate::deployment::write_concern_error(&reply) {
+            return Err(RotateError::Failed(format!(
+                "updating {}: the deployment applied a batch of values but did not \
+                 acknowledge it as durable (writeConcern majority): {wce}. Check the \
+                 replica set's health, then rerun: values that became durable are skipped",
+                self.ns
+            )));
+        }
         let n = match reply.get("n") {
             Some(Bson::Int32(n)) => *n as u64,
             Some(Bson::Int64(n)) => *n as u64,

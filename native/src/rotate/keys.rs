@@ -340,25 +340,28 @@ pub async fn find_keys(
     Ok(out)
 }
 
-/// Inserts a key; false when its `_id` is taken (E11000).
+/// Inserts a key; false when its `_id` is taken (E11000). Durable (writeConcern
+/// majority) or an error: a key whose insert was not acknowledged as durable is not
+/// counted as made, and the rerun finds it (deterministic ids) or makes it again.
 async fn insert_key(
     key_vault: &Collection<RawDocumentBuf>,
     doc: &RawDocumentBuf,
 ) -> Result<bool, String> {
-    let mut attempt = 1;
-    loop {
-        match key_vault.insert_one(doc.clone()).await {
-            Ok(_) => {
-                crate::failpoint::hit("rotate.key-inserted");
-                return Ok(true);
-            }
-            Err(err) if is_duplicate(&err) => return Ok(false),
-            Err(err) if attempt < 3 && is_connection_error(&err) => {
-                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
-                attempt += 1;
-            }
-            Err(err) => return Err(format!("inserting a new key: {err}")),
+    let result = crate::deployment::retry_transient("inserting a new key", || async {
+        key_vault.insert_one(doc.clone()).await
+    })
+    .await;
+    match result {
+        Ok(_) => {
+            crate::failpoint::hit("rotate.key-inserted");
+            Ok(true)
         }
+        Err(err) if is_duplicate(&err) => Ok(false),
+        Err(err) if crate::deployment::is_write_concern_error(&err) => Err(format!(
+            "inserting a new key: the key vault applied it but did not acknowledge it as \
+             durable ({err}); check the replica set's health, then rerun"
+        )),
+        Err(err) => Err(format!("inserting a new key: {err}")),
     }
 }
 
@@ -374,12 +377,4 @@ pub fn is_duplicate(e: &mongodb::error::Error) -> bool {
         ErrorKind::Command(c) => c.code == 11000,
         _ => e.to_string().contains("E11000"),
     }
-}
-
-/// A dropped or reset connection (worth another attempt of an idempotent write).
-pub fn is_connection_error(e: &mongodb::error::Error) -> bool {
-    matches!(
-        e.kind.as_ref(),
-        mongodb::error::ErrorKind::Io(_) | mongodb::error::ErrorKind::ConnectionPoolCleared { .. }
-    )
 }

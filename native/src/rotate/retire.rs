@@ -8,8 +8,9 @@
 //! 3. Back up the old key documents (`retire-<run>.jsonl`, fsynced, 0600).
 //! 4. Move any keyAltNames still on old keys to the replacements ([`alt_names`]; rotate
 //!    normally did it already).
-//! 5. Verify: no validator in scope names an old key and a full scan of the collections
-//!    finds no value under one. Otherwise no key is deleted and the counts per
+//! 5. Verify: no validator names an old key and a full scan of every collection of every
+//!    deployment using the key vault (its own and `[retire] deployments`) finds no
+//!    value under one. Otherwise no key is deleted and the counts per
 //!    collection are returned (rerun rotate, then retire).
 //! 6. Delete each old key (compare-and-swap: `_id` and `keyMaterial`).
 //! 7. Re-scan: a value under a deleted key (written meanwhile) gets its key restored
@@ -50,9 +51,9 @@ pub struct Job {
     pub filter: Document,
     /// Whether the filter was configured.
     pub explicit_filter: bool,
-    /// Collections to verify: every collection of the deployment, whatever rotate was
-    /// told to cover, since a value anywhere may need an old key.
-    pub namespaces: Vec<String>,
+    /// Deployments to verify, the key vault's own first: every collection of each,
+    /// whatever rotate was told to cover, since a value anywhere may need an old key.
+    pub deployments: Vec<DataDeployment>,
     /// Documents per read batch.
     pub batch_size: usize,
     /// KMS transport.
@@ -61,6 +62,29 @@ pub struct Job {
     pub backup_dir: PathBuf,
     /// Names the backup.
     pub run_id: String,
+}
+
+/// A deployment whose data may use the key vault.
+pub struct DataDeployment {
+    /// Its name in reports: `keyVault` for the key vault's own, else the
+    /// `[retire] deployments` name.
+    pub name: String,
+    /// A client with keyshift's read guarantees ([`crate::deployment`]).
+    pub client: Client,
+    /// Its collections (all but the key vault and keyshift's bookkeeping).
+    pub namespaces: Vec<String>,
+}
+
+impl DataDeployment {
+    /// How a namespace of this deployment is named in reports: as is in the key
+    /// vault's own deployment, `NAME:db.coll` in another.
+    pub fn label(&self, ns: &str) -> String {
+        if self.name == keyshift_core::validate::retire::KEY_VAULT_DEPLOYMENT {
+            ns.to_string()
+        } else {
+            format!("{}:{ns}", self.name)
+        }
+    }
 }
 
 /// One retired key.
@@ -94,15 +118,29 @@ fn f(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-/// Values under each of `old` per collection (a full scan).
+/// Values under each of `old` per collection (a full scan of every deployment),
+/// keyed by [`DataDeployment::label`].
 async fn count_references(
-    client: &Client,
-    namespaces: &[String],
+    deployments: &[DataDeployment],
     old: &HashSet<[u8; 16]>,
     batch_size: usize,
 ) -> Result<BTreeMap<String, (u64, HashSet<[u8; 16]>)>, String> {
     let mut out = BTreeMap::new();
-    for ns in namespaces {
+    for d in deployments {
+        out.extend(count_in(d, old, batch_size).await?);
+    }
+    Ok(out)
+}
+
+async fn count_in(
+    deployment: &DataDeployment,
+    old: &HashSet<[u8; 16]>,
+    batch_size: usize,
+) -> Result<BTreeMap<String, (u64, HashSet<[u8; 16]>)>, String> {
+    let client = &deployment.client;
+    let mut out = BTreeMap::new();
+    for ns in &deployment.namespaces {
+        let label = deployment.label(ns);
         let Some((db, name)) = ns.split_once('.') else {
             continue;
         };
@@ -111,14 +149,14 @@ async fn count_references(
             .find(doc! {})
             .batch_size(batch_size.min(u32::MAX as usize) as u32)
             .await
-            .map_err(|e| format!("reading {ns}: {e}"))?;
+            .map_err(|e| format!("reading {label}: {e}"))?;
         let (mut n, mut keys) = (0u64, HashSet::new());
         while let Some(d) = cursor
             .try_next()
             .await
-            .map_err(|e| format!("reading {ns}: {e}"))?
+            .map_err(|e| format!("reading {label}: {e}"))?
         {
-            for v in encrypted_values(&d).map_err(|e| format!("{ns}: {e}"))? {
+            for v in encrypted_values(&d).map_err(|e| format!("{label}: {e}"))? {
                 if let Ok(h) = parse_header(&v.bytes)
                     && let Some(id) = h.key_id
                     && old.contains(&id)
@@ -129,7 +167,7 @@ async fn count_references(
             }
         }
         if n > 0 {
-            out.insert(ns.clone(), (n, keys));
+            out.insert(label, (n, keys));
         }
     }
     Ok(out)
@@ -155,7 +193,10 @@ pub async fn run(job: &Job) -> Result<Report, String> {
     .await?;
     // Never a key a Queryable Encryption collection names: its values cannot be
     // scanned for key ids here.
-    let queryable = validators::queryable_keys(&job.client, &job.key_vault_ns).await?;
+    let mut queryable = HashSet::new();
+    for d in &job.deployments {
+        queryable.extend(validators::queryable_keys(&d.client, &job.key_vault_ns).await?);
+    }
     let candidates: Vec<RawDocumentBuf> = candidates
         .into_iter()
         .filter(|d| id_of(d).is_none_or(|id| !queryable.contains(&id)))
@@ -241,16 +282,16 @@ pub async fn run(job: &Job) -> Result<Report, String> {
 
     // 5. Nothing may still need an old key.
     let is_old = |id: &[u8; 16]| old_ids.contains(id);
-    for ns in &job.namespaces {
-        let info = validators::inspect(&job.client, ns).await?;
-        let named = validators::old_ids_named(&info, &is_old);
-        if !named.is_empty() {
-            *report.remaining.entry(ns.clone()).or_default() += named.len() as u64;
+    for d in &job.deployments {
+        for ns in &d.namespaces {
+            let info = validators::inspect(&d.client, ns).await?;
+            let named = validators::old_ids_named(&info, &is_old);
+            if !named.is_empty() {
+                *report.remaining.entry(d.label(ns)).or_default() += named.len() as u64;
+            }
         }
     }
-    for (ns, (n, _)) in
-        count_references(&job.client, &job.namespaces, &old_ids, job.batch_size).await?
-    {
+    for (ns, (n, _)) in count_references(&job.deployments, &old_ids, job.batch_size).await? {
         *report.remaining.entry(ns).or_default() += n;
     }
     if !report.remaining.is_empty() {
@@ -271,11 +312,14 @@ pub async fn run(job: &Job) -> Result<Report, String> {
             .get("keyMaterial")
             .cloned()
             .ok_or("key document lacks keyMaterial")?;
-        let gone = job
-            .key_vault
-            .delete_one(doc! {"_id": uuid_bson(&old), "keyMaterial": key_material})
-            .await
-            .map_err(|e| format!("deleting {}: {e}", uuid_string(&old)))?;
+        // A retried delete that had landed deletes nothing: the key is then not reported
+        // as retired (it is gone, and in the backup); the re-scan below still judges it.
+        let cas = doc! {"_id": uuid_bson(&old), "keyMaterial": key_material};
+        let gone = crate::deployment::retry_transient("deleting a key", || async {
+            job.key_vault.delete_one(cas.clone()).await
+        })
+        .await
+        .map_err(|e| not_durable_or(e, &format!("deleting {}", uuid_string(&old))))?;
         if gone.deleted_count == 1 {
             deleted.insert(old, old_doc.clone());
             report.retired.push(Retired {
@@ -288,7 +332,7 @@ pub async fn run(job: &Job) -> Result<Report, String> {
 
     // 7. Re-scan: restore any key a value written meanwhile still needs.
     let gone: HashSet<[u8; 16]> = deleted.keys().copied().collect();
-    let late = count_references(&job.client, &job.namespaces, &gone, job.batch_size).await?;
+    let late = count_references(&job.deployments, &gone, job.batch_size).await?;
     let mut restore: HashSet<[u8; 16]> = HashSet::new();
     for (ns, (n, ids)) in late {
         *report.remaining.entry(ns).or_default() += n;
@@ -301,10 +345,15 @@ pub async fn run(job: &Job) -> Result<Report, String> {
         let mut d = Document::try_from(doc.as_ref()).map_err(f)?;
         d.remove("keyAltNames");
         let raw = RawDocumentBuf::try_from(&d).map_err(f)?;
-        match job.key_vault.insert_one(raw).await {
+        let put_back = crate::deployment::retry_transient("restoring a key", || async {
+            job.key_vault.insert_one(raw.clone()).await
+        })
+        .await;
+        match put_back {
             Ok(_) => {}
             Err(e) if keys::is_duplicate(&e) => {}
             Err(e) => {
+                let e = not_durable_or(e, "the put-back");
                 return Err(format!(
                     "restoring {} from {}: {e}",
                     uuid_string(&id),
@@ -319,4 +368,16 @@ pub async fn run(job: &Job) -> Result<Report, String> {
         report.restored.push(id);
     }
     Ok(report)
+}
+
+/// A write error in words; a write not acknowledged as durable says so and what to do.
+fn not_durable_or(e: mongodb::error::Error, what: &str) -> String {
+    if crate::deployment::is_write_concern_error(&e) {
+        format!(
+            "{what}: applied but not acknowledged as durable (writeConcern majority): {e}; \
+             check the replica set's health, then rerun `keyshift retire`"
+        )
+    } else {
+        format!("{what}: {e}")
+    }
 }

@@ -175,11 +175,26 @@ pub async fn update(
     };
     let mut validator = info.validator.clone().unwrap_or_default();
     validator.insert("$jsonSchema", new_schema);
-    client
-        .database(db)
-        .run_command(doc! {"collMod": coll, "validator": validator})
-        .await
-        .map_err(|e| format!("collMod {ns}: {e}"))?;
+    let cmd = doc! {
+        "collMod": coll,
+        "validator": validator,
+        "writeConcern": crate::deployment::write_concern_doc(),
+    };
+    let reply = crate::deployment::retry_transient("collMod", || async {
+        client
+            .database(db)
+            .run_command(cmd.clone())
+            .selection_criteria(crate::deployment::primary())
+            .await
+    })
+    .await
+    .map_err(|e| format!("collMod {ns}: {e}"))?;
+    if let Some(wce) = crate::deployment::write_concern_error(&reply) {
+        return Err(format!(
+            "collMod {ns}: applied but not acknowledged as durable ({wce}); check the \
+             replica set's health, then rerun"
+        ));
+    }
     crate::failpoint::hit("rotate.validator-updated");
     Ok(())
 }
