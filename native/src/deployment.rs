@@ -43,7 +43,16 @@ pub fn primary() -> SelectionCriteria {
 
 /// Why a connection could not be set up (never quoting the URI).
 #[derive(Debug)]
-pub struct ConnectError(pub String);
+pub struct ConnectError(pub String, pub ConnectFailure);
+
+/// Whose problem a [`ConnectError`] is, for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectFailure {
+    /// The connection string itself is wrong (exit 2).
+    Usage,
+    /// The environment failed it: DNS, network (exit 1).
+    Environment,
+}
 
 impl std::fmt::Display for ConnectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -57,10 +66,24 @@ impl std::error::Error for ConnectError {}
 /// names the field the URI came from, for messages.
 pub async fn connect(uri: &str, what: &str) -> Result<Client, ConnectError> {
     let mut options = ClientOptions::parse(uri).await.map_err(|e| {
-        ConnectError(format!(
-            "{what} is not a usable MongoDB connection string: {}",
-            redact(&e.to_string(), uri)
-        ))
+        if let mongodb::error::ErrorKind::DnsResolve { message, .. } = e.kind.as_ref() {
+            return ConnectError(
+                format!(
+                    "{what}: the mongodb+srv:// name could not be resolved ({}): check the \
+                     cluster name (Atlas: Connect > Drivers), and that this host's DNS can \
+                     resolve it (SRV and TXT records)",
+                    redact(message, uri)
+                ),
+                ConnectFailure::Environment,
+            );
+        }
+        ConnectError(
+            format!(
+                "{what} is not a usable MongoDB connection string: {}",
+                redact(&describe(&e), uri)
+            ),
+            ConnectFailure::Usage,
+        )
     })?;
     if let Some(credential) = options.credential.as_mut()
         && credential.mechanism == Some(AuthMechanism::MongoDbAws)
@@ -75,10 +98,13 @@ pub async fn connect(uri: &str, what: &str) -> Result<Client, ConnectError> {
         options.app_name = Some(format!("keyshift {}", env!("CARGO_PKG_VERSION")));
     }
     Client::with_options(options).map_err(|e| {
-        ConnectError(format!(
-            "{what}: cannot set up the MongoDB client: {}",
-            redact(&e.to_string(), uri)
-        ))
+        ConnectError(
+            format!(
+                "{what}: cannot set up the MongoDB client: {}",
+                redact(&describe(&e), uri)
+            ),
+            ConnectFailure::Usage,
+        )
     })
 }
 
@@ -109,6 +135,49 @@ pub fn write_concern_error(reply: &Document) -> Option<String> {
     let name = wce.get_str("codeName").unwrap_or("WriteConcernError");
     let msg = wce.get_str("errmsg").unwrap_or("");
     Some(format!("{name} ({code}): {msg}"))
+}
+
+/// A driver error in one line for people: the server's code name, code and message,
+/// or the driver's own words; never the raw reply the driver's `Display` dumps.
+pub fn describe(e: &mongodb::error::Error) -> String {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    let server = |name: &str, code: i32, msg: &str| {
+        if name.is_empty() {
+            format!("error {code}: {msg}")
+        } else {
+            format!("{name} ({code}): {msg}")
+        }
+    };
+    match e.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteConcernError(w)) => format!(
+            "{}; the write was applied but not acknowledged as durable (writeConcern majority)",
+            server(&w.code_name, w.code, &w.message)
+        ),
+        ErrorKind::Write(WriteFailure::WriteError(w)) => {
+            server(w.code_name.as_deref().unwrap_or(""), w.code, &w.message)
+        }
+        ErrorKind::Command(c) => server(&c.code_name, c.code, &c.message),
+        ErrorKind::InsertMany(m) => match (&m.write_errors, &m.write_concern_error) {
+            (Some(list), _) if !list.is_empty() => server(
+                list[0].code_name.as_deref().unwrap_or(""),
+                list[0].code,
+                &list[0].message,
+            ),
+            (_, Some(w)) => format!(
+                "{}; the write was applied but not acknowledged as durable (writeConcern majority)",
+                server(&w.code_name, w.code, &w.message)
+            ),
+            _ => e.kind.to_string(),
+        },
+        ErrorKind::Io(io) => format!("connection failed: {io}"),
+        ErrorKind::ServerSelection { message, .. } => {
+            format!(
+                "no suitable server (is the deployment reachable, and is there a primary?): {message}"
+            )
+        }
+        ErrorKind::Authentication { message, .. } => format!("authentication failed: {message}"),
+        other => other.to_string(),
+    }
 }
 
 /// Whether a driver error means the write it answers may not be durable, or did not

@@ -184,6 +184,7 @@ async fn aws_to_gcp_moves_between_two_kms_keys() {
         db: d.db.clone(),
         key_vault_ns: d.key_vault_ns.clone(),
         env: d.env.clone(),
+        wrapper: None,
     };
     second.env.extend(gcp.env.clone());
     keyshift_ok(&second, &["check", "-c", "to-gcp.toml"]);

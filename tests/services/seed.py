@@ -3,7 +3,7 @@
 
     seed.py --out DIR [--keys N] [--docs M] [--target aws|azure|gcp|kmip] [--via-proxy]
             [--key-vault DB.COLL] [--db NAME] [--drop] [--kmip-delegated]
-            [--fields F] [--nested] [--expected-all] [--rotate]
+            [--fields F] [--nested] [--expected-all] [--rotate] [--mongodb-uri-var VAR]
 
 What it builds, with the official tools (libmongocrypt through pymongocrypt for every
 cryptographic operation, PyMongo for every write) against the world in
@@ -35,6 +35,9 @@ Options for the rotate tests and benchmark (issue 9); without them nothing above
   value, {collection, _id, path, plaintext, keyId, algorithm, ciphertext}, in extended
   JSON (bson.json_util), so a checker can decrypt and compare every value.
 - --rotate: keyshift.toml gets a [rotate] section naming both collections.
+- --mongodb-uri-var VAR: seed the deployment the world's VAR names (default
+  KS_MONGODB_URI; e.g. KS_MONGODB_AUTH_URI for the authenticating replica set, or
+  KS_MONGODB_SRV_URI for the mongodb+srv:// one, run under tests/services/with-dns).
 seed.json also lists every DEK id ("allKeyIds") so a checker knows the old keys.
 
 Keys and values are made in memory (kms_oracle.MemVault: libmongocrypt with a dict key
@@ -84,8 +87,11 @@ def write_private(path: Path, data: bytes) -> None:
     os.chmod(path, 0o600)
 
 
+URI_VAR = "KS_MONGODB_URI"
+
+
 def mongo_uri(world: dict[str, str]) -> str:
-    uri = world["KS_MONGODB_URI"]
+    uri = world[URI_VAR]
     if ("tls=true" in uri.lower() or "ssl=true" in uri.lower()) and "tlscafile" not in uri.lower():
         uri += ("&" if "?" in uri else "?") + f"tlsCAFile={world['KS_CA_FILE']}"
     return uri
@@ -163,9 +169,11 @@ def enc(key_id, bson_type: str, algorithm: str) -> dict:
 
 
 def seed(args) -> dict:
+    global URI_VAR
     world = read_world()
-    if "KS_MONGODB_URI" not in world:
-        sys.exit("seed: the world has no MongoDB stand-in (KS_MONGODB_URI)")
+    URI_VAR = args.mongodb_uri_var
+    if URI_VAR not in world:
+        sys.exit(f"seed: the world has no MongoDB stand-in ({URI_VAR})")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -371,6 +379,8 @@ def main(argv=None) -> int:
     p.add_argument("--nested", action="store_true", help="also encrypted values in sub-documents and arrays")
     p.add_argument("--expected-all", action="store_true", help="write expected-all.jsonl: every encrypted value")
     p.add_argument("--rotate", action="store_true", help="add a [rotate] section naming both collections")
+    p.add_argument("--mongodb-uri-var", default="KS_MONGODB_URI",
+                   help="the world variable naming the deployment to seed (default KS_MONGODB_URI)")
     args = p.parse_args(argv)
     if args.keys < 1:
         p.error("--keys must be at least 1")

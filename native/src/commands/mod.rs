@@ -108,7 +108,16 @@ pub async fn key_vault_client(
         (&settings.key_vault_db, &settings.key_vault_coll),
     )
     .await
-    .map_err(|e| Failure::usage(e.0))
+    .map_err(connect_failure)
+}
+
+/// A connection that could not be set up: exit 2 for a bad connection string, 1 for
+/// the environment (DNS).
+pub fn connect_failure(e: crate::deployment::ConnectError) -> Failure {
+    match e.1 {
+        crate::deployment::ConnectFailure::Usage => Failure::usage(e.0),
+        crate::deployment::ConnectFailure::Environment => Failure::failed(e.0),
+    }
 }
 
 /// Driver errors may quote the URI, which may hold a password: cut it out.
@@ -141,7 +150,7 @@ pub async fn key_documents_json(
     let read_err = |e: mongodb::error::Error| {
         Failure::failed(format!(
             "cannot read the key vault: {}; check keyVault.uri, the network and TLS settings",
-            redact_uri_error(&e.to_string(), uri)
+            redact_uri_error(&crate::deployment::describe(&e), uri)
         ))
     };
     let mut cursor = vault

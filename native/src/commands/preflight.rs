@@ -125,7 +125,10 @@ pub async fn run(common: &Common) -> CmdResult {
         Err(e) => checks.push(Check {
             name: "keyVault".into(),
             ok: false,
-            detail: super::redact_uri_error(&e.to_string(), settings.uri.expose()),
+            detail: super::redact_uri_error(
+                &crate::deployment::describe(&e),
+                settings.uri.expose(),
+            ),
         }),
     }
 

@@ -74,7 +74,7 @@ async fn data_deployments(
         let what = format!("retire.deployments.{name}");
         let client = crate::deployment::connect(uri.expose(), &what)
             .await
-            .map_err(|e| Failure::usage(e.0))?;
+            .map_err(super::connect_failure)?;
         let namespaces = validators::all_namespaces(&client, &kv_ns)
             .await
             .map_err(|e| {

@@ -49,7 +49,7 @@ pub async fn run(common: &Common, backup_path: &std::path::Path, yes: bool) -> C
     let write_err = |e: mongodb::error::Error| {
         Failure::failed(format!(
             "key vault: {}",
-            super::redact_uri_error(&e.to_string(), settings.uri.expose())
+            super::redact_uri_error(&crate::deployment::describe(&e), settings.uri.expose())
         ))
     };
     loop {

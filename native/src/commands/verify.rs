@@ -68,7 +68,7 @@ pub async fn run(common: &Common, sample: Option<u64>) -> CmdResult {
     let read_err = |e: mongodb::error::Error| {
         Failure::failed(format!(
             "cannot read the key vault: {}",
-            super::redact_uri_error(&e.to_string(), settings.uri.expose())
+            super::redact_uri_error(&crate::deployment::describe(&e), settings.uri.expose())
         ))
     };
     let mut cursor = vault

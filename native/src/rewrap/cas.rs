@@ -52,7 +52,7 @@ pub async fn compare_and_swap(
             let now = key_vault
                 .find_one(doc! {"_id": id})
                 .await
-                .map_err(|e| format!("reading a key back: {e}"))?;
+                .map_err(|e| format!("reading a key back: {}", crate::deployment::describe(&e)))?;
             let Some(now) = now else { return Ok(false) };
             let now = Document::try_from(now.as_ref()).map_err(|e| format!("key document: {e}"))?;
             Ok(now.get("keyMaterial") == new.get("keyMaterial")
@@ -60,10 +60,11 @@ pub async fn compare_and_swap(
         }
         Err(e) if deployment::is_write_concern_error(&e) => Err(format!(
             "the key vault applied a key write but did not acknowledge it as durable \
-             (writeConcern majority): {e}. That key is not counted as done. Check the \
+             (writeConcern majority; {}). That key is not counted as done. Check the \
              replica set's health (rs.status()), then rerun: a key whose write became \
-             durable is skipped, the others are written again"
+             durable is skipped, the others are written again",
+            deployment::describe(&e)
         )),
-        Err(e) => Err(format!("writing a key: {e}")),
+        Err(e) => Err(format!("writing a key: {}", deployment::describe(&e))),
     }
 }

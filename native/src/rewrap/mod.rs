@@ -111,6 +111,10 @@ fn fail(what: &str, e: impl std::fmt::Display) -> RewrapError {
     RewrapError(format!("{what}: {e}"))
 }
 
+fn db_fail(what: &str, e: mongodb::error::Error) -> RewrapError {
+    RewrapError(format!("{what}: {}", crate::deployment::describe(&e)))
+}
+
 /// Progress events, for bars and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
@@ -180,12 +184,12 @@ pub async fn run(job: &Job, progress: &dyn Fn(Progress)) -> Result<Report, Rewra
         .sort(doc! {"_id": 1})
         .batch_size(job.batch_size.min(u32::MAX as usize) as u32)
         .await
-        .map_err(|e| fail("reading the key vault", e))?;
+        .map_err(|e| db_fail("reading the key vault", e))?;
     let mut to_move = 0u64;
     while let Some(key) = cursor
         .try_next()
         .await
-        .map_err(|e| fail("reading the key vault", e))?
+        .map_err(|e| db_fail("reading the key vault", e))?
     {
         report.selected += 1;
         crate::failpoint::hit("rewrap.scanned");

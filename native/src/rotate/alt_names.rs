@@ -102,7 +102,13 @@ pub async fn replay(
                     .await
             })
             .await
-            .map_err(|e| format!("moving keyAltNames to {}: {e}", uuid_string(&new)))?;
+            .map_err(|e| {
+                format!(
+                    "moving keyAltNames to {}: {}",
+                    uuid_string(&new),
+                    crate::deployment::describe(&e)
+                )
+            })?;
         }
         let id = e.get("_id").cloned().unwrap_or(Bson::Null);
         retry(|| async { journal.delete_one(doc! {"_id": id.clone()}).await })
@@ -132,7 +138,12 @@ pub async fn move_one(
     match retry(|| async { journal.insert_one(entry.clone()).await }).await {
         Ok(_) => {}
         Err(e) if keys::is_duplicate(&e) => {}
-        Err(e) => return Err(format!("writing {JOURNAL}: {e}")),
+        Err(e) => {
+            return Err(format!(
+                "writing {JOURNAL}: {}",
+                crate::deployment::describe(&e)
+            ));
+        }
     }
     // Every name moves, so the field goes: an empty array would collide in the unique
     // keyAltNames index with other name-less keys (MongoDB indexes [] as one value).
@@ -147,7 +158,13 @@ pub async fn move_one(
             .await
     })
     .await
-    .map_err(|e| format!("moving keyAltNames off {}: {e}", uuid_string(&old)))?;
+    .map_err(|e| {
+        format!(
+            "moving keyAltNames off {}: {}",
+            uuid_string(&old),
+            crate::deployment::describe(&e)
+        )
+    })?;
     crate::failpoint::hit("rotate.alt-names-pulled");
     if pulled.matched_count == 0 {
         // Another worker moved them first (or the key changed meanwhile). The journal
@@ -164,7 +181,13 @@ pub async fn move_one(
             .await
     })
     .await
-    .map_err(|e| format!("moving keyAltNames to {}: {e}", uuid_string(new)))?;
+    .map_err(|e| {
+        format!(
+            "moving keyAltNames to {}: {}",
+            uuid_string(new),
+            crate::deployment::describe(&e)
+        )
+    })?;
     retry(|| async { journal.delete_one(doc! {"_id": uuid_bson(&old)}).await })
         .await
         .map_err(f)?;

@@ -199,7 +199,13 @@ impl Scanner {
             reply
         })
         .await
-        .map_err(|e| RotateError::Failed(format!("updating {}: {e}", self.ns)))?;
+        .map_err(|e| {
+            RotateError::Failed(format!(
+                "updating {}: {}",
+                self.ns,
+                crate::deployment::describe(&e)
+            ))
+        })?;
         // The values were written on the primary but are not known to be durable: none
         // of them is counted, the run stops, and the rerun (which skips values already
         // under a replacement) converges.

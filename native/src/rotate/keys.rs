@@ -65,12 +65,12 @@ pub async fn select_old(
         .find(filter.clone())
         .sort(doc! {"_id": 1})
         .await
-        .map_err(|e| format!("reading the key vault: {e}"))?;
+        .map_err(|e| format!("reading the key vault: {}", crate::deployment::describe(&e)))?;
     let mut out = Vec::new();
     while let Some(key) = cursor
         .try_next()
         .await
-        .map_err(|e| format!("reading the key vault: {e}"))?
+        .map_err(|e| format!("reading the key vault: {}", crate::deployment::describe(&e)))?
     {
         let Some(id) = id_of(&key) else { continue };
         if is_replacement(&id) {
@@ -327,11 +327,11 @@ pub async fn find_keys(
     let mut cursor = key_vault
         .find(doc! {"_id": {"$in": list}})
         .await
-        .map_err(|e| format!("reading the key vault: {e}"))?;
+        .map_err(|e| format!("reading the key vault: {}", crate::deployment::describe(&e)))?;
     while let Some(k) = cursor
         .try_next()
         .await
-        .map_err(|e| format!("reading the key vault: {e}"))?
+        .map_err(|e| format!("reading the key vault: {}", crate::deployment::describe(&e)))?
     {
         if let Some(id) = id_of(&k) {
             out.insert(id, k);
@@ -357,11 +357,10 @@ async fn insert_key(
             Ok(true)
         }
         Err(err) if is_duplicate(&err) => Ok(false),
-        Err(err) if crate::deployment::is_write_concern_error(&err) => Err(format!(
-            "inserting a new key: the key vault applied it but did not acknowledge it as \
-             durable ({err}); check the replica set's health, then rerun"
+        Err(err) => Err(format!(
+            "inserting a new key: {}; check the replica set's health, then rerun",
+            crate::deployment::describe(&err)
         )),
-        Err(err) => Err(format!("inserting a new key: {err}")),
     }
 }
 

@@ -51,10 +51,20 @@ async fn id_at(
         .limit(1)
         .projection(doc! {"_id": 1})
         .await
-        .map_err(|e| format!("reading _id boundaries: {e}"))?
+        .map_err(|e| {
+            format!(
+                "reading _id boundaries: {}",
+                crate::deployment::describe(&e)
+            )
+        })?
         .try_next()
         .await
-        .map_err(|e| format!("reading _id boundaries: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "reading _id boundaries: {}",
+                crate::deployment::describe(&e)
+            )
+        })?;
     Ok(found.and_then(|d| d.get("_id").cloned()))
 }
 
@@ -77,7 +87,7 @@ async fn bounds(
     if let Some(d) = store
         .find_one(doc! {"_id": &key})
         .await
-        .map_err(|e| format!("reading {COLLECTION}: {e}"))?
+        .map_err(|e| format!("reading {COLLECTION}: {}", crate::deployment::describe(&e)))?
     {
         return read(&d)
             .map(Some)
@@ -88,7 +98,7 @@ async fn bounds(
     let total = coll
         .count_documents(doc! {})
         .await
-        .map_err(|e| format!("counting {ns}: {e}"))?;
+        .map_err(|e| format!("counting {ns}: {}", crate::deployment::describe(&e)))?;
     let Some(median) = id_at(&coll, doc! {}, total / 2).await? else {
         return Ok(None);
     };
@@ -97,7 +107,7 @@ async fn bounds(
     let count = coll
         .count_documents(of_type.clone())
         .await
-        .map_err(|e| format!("counting {ns}: {e}"))?;
+        .map_err(|e| format!("counting {ns}: {}", crate::deployment::describe(&e)))?;
     let mut list = Vec::new();
     for offset in bounds_for(count, p.count) {
         let b = id_at(&coll, of_type.clone(), offset.min(count.saturating_sub(1))).await?;
@@ -110,7 +120,7 @@ async fn bounds(
             let d = store
                 .find_one(doc! {"_id": &key})
                 .await
-                .map_err(|e| format!("reading {COLLECTION}: {e}"))?
+                .map_err(|e| format!("reading {COLLECTION}: {}", crate::deployment::describe(&e)))?
                 .ok_or_else(|| format!("{COLLECTION} entry {key:?} vanished"))?;
             read(&d)
                 .map(Some)

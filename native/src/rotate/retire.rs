@@ -149,12 +149,12 @@ async fn count_in(
             .find(doc! {})
             .batch_size(batch_size.min(u32::MAX as usize) as u32)
             .await
-            .map_err(|e| format!("reading {label}: {e}"))?;
+            .map_err(|e| format!("reading {label}: {}", crate::deployment::describe(&e)))?;
         let (mut n, mut keys) = (0u64, HashSet::new());
         while let Some(d) = cursor
             .try_next()
             .await
-            .map_err(|e| format!("reading {label}: {e}"))?
+            .map_err(|e| format!("reading {label}: {}", crate::deployment::describe(&e)))?
         {
             for v in encrypted_values(&d).map_err(|e| format!("{label}: {e}"))? {
                 if let Ok(h) = parse_header(&v.bytes)
@@ -374,10 +374,10 @@ pub async fn run(job: &Job) -> Result<Report, String> {
 fn not_durable_or(e: mongodb::error::Error, what: &str) -> String {
     if crate::deployment::is_write_concern_error(&e) {
         format!(
-            "{what}: applied but not acknowledged as durable (writeConcern majority): {e}; \
-             check the replica set's health, then rerun `keyshift retire`"
+            "{what}: {}; check the replica set's health, then rerun `keyshift retire`",
+            crate::deployment::describe(&e)
         )
     } else {
-        format!("{what}: {e}")
+        format!("{what}: {}", crate::deployment::describe(&e))
     }
 }

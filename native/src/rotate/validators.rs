@@ -28,23 +28,25 @@ pub async fn all_namespaces(client: &Client, key_vault_ns: &str) -> Result<Vec<S
     let dbs = client
         .list_database_names()
         .await
-        .map_err(|e| format!("listDatabases: {e}"))?;
+        .map_err(|e| format!("listDatabases: {}", crate::deployment::describe(&e)))?;
     let (kv_db, _) = split(key_vault_ns)?;
     let mut out = Vec::new();
     for db in dbs {
         if matches!(db.as_str(), "admin" | "local" | "config") {
             continue;
         }
-        let mut cursor = client
-            .database(&db)
-            .list_collections()
-            .await
-            .map_err(|e| format!("listCollections on {db}: {e}"))?;
-        while let Some(spec) = cursor
-            .try_next()
-            .await
-            .map_err(|e| format!("listCollections on {db}: {e}"))?
-        {
+        let mut cursor = client.database(&db).list_collections().await.map_err(|e| {
+            format!(
+                "listCollections on {db}: {}",
+                crate::deployment::describe(&e)
+            )
+        })?;
+        while let Some(spec) = cursor.try_next().await.map_err(|e| {
+            format!(
+                "listCollections on {db}: {}",
+                crate::deployment::describe(&e)
+            )
+        })? {
             if spec.collection_type != mongodb::results::CollectionType::Collection {
                 continue;
             }
@@ -91,7 +93,12 @@ pub async fn inspect(client: &Client, ns: &str) -> Result<Info, String> {
         .database(db)
         .run_command(doc! {"listCollections": 1, "filter": {"name": coll}})
         .await
-        .map_err(|e| format!("listCollections on {db}: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "listCollections on {db}: {}",
+                crate::deployment::describe(&e)
+            )
+        })?;
     let first = reply
         .get_document("cursor")
         .and_then(|c| c.get_array("firstBatch"))
@@ -188,7 +195,7 @@ pub async fn update(
             .await
     })
     .await
-    .map_err(|e| format!("collMod {ns}: {e}"))?;
+    .map_err(|e| format!("collMod {ns}: {}", crate::deployment::describe(&e)))?;
     if let Some(wce) = crate::deployment::write_concern_error(&reply) {
         return Err(format!(
             "collMod {ns}: applied but not acknowledged as durable ({wce}); check the \

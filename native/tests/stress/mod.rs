@@ -22,6 +22,21 @@ pub struct Seeded {
     pub db: String,
     pub key_vault_ns: String,
     pub env: HashMap<String, String>,
+    /// A program every keyshift and oracle run goes through (tests/services/with-dns
+    /// for a mongodb+srv:// deployment), or none.
+    pub wrapper: Option<PathBuf>,
+}
+
+/// A command for `program`, through `wrapper` when there is one.
+fn wrapped(wrapper: &Option<PathBuf>, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    match wrapper {
+        Some(w) => {
+            let mut c = Command::new(w);
+            c.arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
 }
 
 /// Seeds `keys` local DEKs and `docs` documents, with a keyshift.toml targeting `target`.
@@ -33,10 +48,24 @@ pub fn seed(prefix: &str, keys: u32, docs: u32, target: &str, via_proxy: bool) -
 /// As [`seed`], passing `extra` arguments to seed.py (`--via-proxy`, `--nested`,
 /// `--kmip-delegated`, ...).
 pub fn seed_with(prefix: &str, keys: u32, docs: u32, target: &str, extra: &[&str]) -> Seeded {
+    seed_in(prefix, keys, docs, target, extra, "KS_MONGODB_URI", None)
+}
+
+/// As [`seed_with`], into the deployment the world variable `uri_var` names (e.g.
+/// KS_MONGODB_AUTH_URI), every run going through `wrapper` (e.g. with-dns).
+pub fn seed_in(
+    prefix: &str,
+    keys: u32,
+    docs: u32,
+    target: &str,
+    extra: &[&str],
+    uri_var: &str,
+    wrapper: Option<PathBuf>,
+) -> Seeded {
     let db = common::unique(prefix);
     let key_vault_ns = format!("{db}_kv.__keyVault");
     let dir = std::env::temp_dir().join(&db);
-    let mut cmd = Command::new(common::python());
+    let mut cmd = wrapped(&wrapper, common::python());
     cmd.arg(common::repo_root().join("tests/services/seed.py"))
         .arg("--out")
         .arg(&dir)
@@ -49,7 +78,7 @@ pub fn seed_with(prefix: &str, keys: u32, docs: u32, target: &str, extra: &[&str
             "--db",
             &db,
         ]);
-    cmd.args(extra);
+    cmd.args(extra).args(["--mongodb-uri-var", uri_var]);
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
@@ -67,13 +96,14 @@ pub fn seed_with(prefix: &str, keys: u32, docs: u32, target: &str, extra: &[&str
         db,
         key_vault_ns,
         env,
+        wrapper,
     }
 }
 
 impl Seeded {
     /// A `keyshift` command in the deployment's directory with its env.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyshift"));
+        let mut cmd = wrapped(&self.wrapper, env!("CARGO_BIN_EXE_keyshift"));
         cmd.args(args)
             .current_dir(&self.dir)
             .envs(&self.env)
@@ -128,7 +158,7 @@ impl Seeded {
     /// seeded database, holding only `provider` (or only the local key for "local").
     pub fn oracle_decrypt(&self, coll: &str, provider: &str, ids: &[String]) -> Output {
         let coll = format!("{}.{coll}", self.db);
-        let mut cmd = Command::new(common::python());
+        let mut cmd = wrapped(&self.wrapper, common::python());
         cmd.arg(common::repo_root().join("tests/interop/oracle_cli.py"))
             .args(["decrypt", "--coll", &coll])
             .args([

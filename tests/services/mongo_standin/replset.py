@@ -91,7 +91,11 @@ class Member:
         return ObjectId("7fffffff%016x" % self.term)  # mongod's form: max timestamp + term
 
     def step_down(self, hellos: int) -> dict:
+        """Secondary for the next `hellos` hello replies; 0 is an immediate re-election
+        that also disarms a step-down armed on a command (a test's reset)."""
         with self.changed:
+            if hellos <= 0:
+                self.armed = None
             self._step_down(hellos)
             return self.state()
 
