@@ -15,9 +15,11 @@
 //!   [`Diagnostic`] at once; [`validate_local_key_bytes`] for the key file's contents;
 //! - [`config`]: the keyshift.toml model ([`Config`]);
 //! - [`generate::snippet`]: driver configuration per language and stage;
-//! - [`policy::policy`]: least-privilege access and key creation commands;
+//! - [`policy::policy`] / [`policy::policy_for`]: least-privilege access on the target
+//!   and each KMS source, with the commands to grant, create and revoke it;
 //! - [`inventory::analyze`]: key vault documents to an inventory;
-//! - [`plan::plan`]: configuration (+ inventory) to ordered steps, rollback and risks;
+//! - [`plan::plan`] / [`plan::plan_for`]: configuration (+ inventory, + language) to
+//!   ordered steps, rollback and risks;
 //! - [`select::rewrap_filter`]: the query selecting the keys to rewrap;
 //! - [`uri`]: MongoDB connection strings judged offline (malformed, weakening options);
 //! - [`rotate`]: the pure part of rotation (replacement key ids, ciphertext headers,

@@ -13,9 +13,10 @@
 
 use serde::Serialize;
 
-use crate::config::{Config, ProviderKind};
+use crate::config::{Config, Provider, ProviderKind, SecretRef};
+use crate::generate::Lang;
 use crate::inventory::{AnomalyKind, Inventory};
-use crate::policy::policy;
+use crate::policy::policy_for;
 use crate::validate::check_value;
 
 /// Days to keep the local key and backups after the final stage is deployed, so that a
@@ -92,13 +93,32 @@ fn step(id: &'static str, title: &str, why: &str, commands: Vec<String>) -> Step
     }
 }
 
-fn deploy_final() -> Step {
+fn deploy_final(lang: &str) -> Step {
     step(
         "deploy-final",
         "Deploy the final configuration",
         "Applications now need only the target provider; new DEKs are created under it.",
-        vec!["keyshift snippet --lang LANG --stage final".into()],
+        vec![format!("keyshift snippet --lang {lang} --stage final")],
     )
+}
+
+/// How to get rid of each local source key: `shred` its file, or remove the variable
+/// that holds it. (name, command-or-instruction) per local source.
+fn local_key_disposal(config: &Config) -> Vec<String> {
+    config
+        .source_providers()
+        .into_iter()
+        .filter_map(|name| match config.kms_providers.get(name) {
+            Some(Provider::Local(l)) => Some(match l.key.as_deref().map(SecretRef::parse) {
+                Some(Ok(SecretRef::File(path))) => format!("shred -u {path}"),
+                Some(Ok(SecretRef::Env(var))) => format!(
+                    "# remove {var} (the `{name}` master key) from the secret store and every service definition that sets it"
+                ),
+                _ => format!("# destroy the `{name}` master key wherever it is kept"),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 fn risks(config: &Config, inventory: Option<&Inventory>, mode: Mode) -> Vec<Risk> {
@@ -239,6 +259,13 @@ fn risks(config: &Config, inventory: Option<&Inventory>, mode: Mode) -> Vec<Risk
 /// Builds the plan. Works on any configuration (invalid ones get a blocker risk), so
 /// the browser can show a plan while the user types.
 pub fn plan(config: &Config, inventory: Option<&Inventory>) -> Plan {
+    plan_for(config, inventory, None)
+}
+
+/// As [`plan`], with the applications' language when known (the snippet commands name
+/// it instead of `LANG`).
+pub fn plan_for(config: &Config, inventory: Option<&Inventory>, lang: Option<Lang>) -> Plan {
+    let lang = lang.map_or("LANG", Lang::as_str);
     let mode = if config.source_exposed() {
         Mode::Rotate
     } else {
@@ -249,7 +276,7 @@ pub fn plan(config: &Config, inventory: Option<&Inventory>) -> Plan {
         .as_ref()
         .map_or("TARGET", |t| t.provider.as_str());
     let backup_dir = config.rewrap_or_default().backup_dir().to_string();
-    let pol = policy(config);
+    let pol = policy_for(config, inventory);
     let mut steps = Vec::new();
     if let Some(p) = &pol {
         if !p.create_key.is_empty() {
@@ -260,14 +287,24 @@ pub fn plan(config: &Config, inventory: Option<&Inventory>) -> Plan {
                 p.create_key.iter().map(|c| c.command.clone()).collect(),
             ));
         }
-        let mut grant: Vec<String> = p.grant.iter().map(|c| c.command.clone()).collect();
-        grant.insert(0, "keyshift policy".into());
+        let grant: Vec<String> = p.grant.iter().map(|c| c.command.clone()).collect();
         steps.push(step(
             "grant",
             "Grant least-privilege access to the target key",
-            "keyshift and the applications need wrap and unwrap on exactly this key, nothing more.",
+            "keyshift and the applications need wrap and unwrap on exactly this key, nothing more (`keyshift policy` explains each grant).",
             grant,
         ));
+        if !p.sources.is_empty() {
+            steps.push(step(
+                "grant-source",
+                "Grant decrypt on the source key(s)",
+                "The move unwraps every DEK with its old master key, so keyshift's identity needs decrypt (unwrap) there, and nothing else; the applications keep it until the final stage.",
+                p.sources
+                    .iter()
+                    .flat_map(|s| s.grant.iter().map(|c| c.command.clone()))
+                    .collect(),
+            ));
+        }
     }
     steps.push(step(
         "check",
@@ -279,7 +316,7 @@ pub fn plan(config: &Config, inventory: Option<&Inventory>) -> Plan {
         "deploy-transition",
         "Deploy the transition configuration to every application",
         "Applications configured with both the old and the new provider read every key, whichever master key wraps it, during and after the move.",
-        vec!["keyshift snippet --lang LANG --stage transition".into()],
+        vec![format!("keyshift snippet --lang {lang} --stage transition")],
     ));
     steps.push(step(
         "preflight",
@@ -346,13 +383,41 @@ pub fn plan(config: &Config, inventory: Option<&Inventory>) -> Plan {
                 "Every selected key is under the target and decrypts; exit code 3 lists any that are not.",
                 vec!["keyshift verify".into()],
             ));
-            steps.push(deploy_final());
-            steps.push(step(
-                "retire-local-key",
-                "Retire the local key after the waiting period",
-                &format!("Keep the local key and the backups in {backup_dir} for {RETIRE_AFTER_DAYS} days so a late problem can still be rolled back; then remove the local provider from keyshift.toml and destroy the key file and the backups (the backups are wrapped by the local key)."),
-                vec![format!("keyshift verify   # again, after {RETIRE_AFTER_DAYS} days"), "shred -u MASTER_KEY_FILE".into()],
-            ));
+            steps.push(deploy_final(lang));
+            let local = local_key_disposal(config);
+            if !local.is_empty() {
+                let mut commands = vec![format!(
+                    "keyshift verify   # again, after {RETIRE_AFTER_DAYS} days"
+                )];
+                commands.extend(local);
+                steps.push(step(
+                    "retire-local-key",
+                    "Retire the local key after the waiting period",
+                    &format!("Keep the local key and the backups in {backup_dir} for {RETIRE_AFTER_DAYS} days so a late problem can still be rolled back; then remove the local provider from keyshift.toml and destroy the key and the backups (the backups are wrapped by the local key)."),
+                    commands,
+                ));
+            }
+            let revoke: Vec<String> = pol
+                .as_ref()
+                .map(|p| {
+                    p.sources
+                        .iter()
+                        .flat_map(|s| s.revoke.iter().map(|c| c.command.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !revoke.is_empty() {
+                let mut commands = vec![format!(
+                    "keyshift verify   # again, after {RETIRE_AFTER_DAYS} days"
+                )];
+                commands.extend(revoke);
+                steps.push(step(
+                    "retire-source-grant",
+                    "Revoke the source grant after the waiting period",
+                    &format!("Keep decrypt on the source key(s) and the backups in {backup_dir} for {RETIRE_AFTER_DAYS} days so a late problem can still be rolled back (the backups are wrapped by the source keys); then remove the source provider from keyshift.toml, revoke the grant and disable the old key(s). Schedule a key's deletion only when nothing else uses it."),
+                    commands,
+                ));
+            }
         }
         Mode::Rotate => {
             steps.push(step(
@@ -364,15 +429,15 @@ pub fn plan(config: &Config, inventory: Option<&Inventory>) -> Plan {
             steps.push(step(
                 "retire",
                 "Retire the old DEKs",
-                "Verifies that every replacement unwraps through the target alone and that no validator and no value in scope still refers to an old DEK (otherwise exit 3: rerun keyshift rotate), backs the old DEKs up, moves their keyAltNames to the replacements and deletes them. Applications keep the transition configuration until then.",
+                "Verifies that every replacement unwraps through the target alone and that no validator and no value in any deployment using the key vault still refers to an old DEK (otherwise exit 3: rerun keyshift rotate), backs the old DEKs up, moves their keyAltNames to the replacements and deletes them. It refuses until [retire] lists the other deployments using this key vault and says allDeploymentsListed = true. Applications keep the transition configuration until then.",
                 vec!["keyshift retire --yes".into()],
             ));
-            steps.push(deploy_final());
+            steps.push(deploy_final(lang));
             steps.push(step(
                 "destroy-exposed-key",
                 "Destroy the exposed key",
                 &format!("The old DEKs protect nothing now and only help whoever holds the exposed key: once the final stage is deployed, remove the local provider from keyshift.toml and destroy the key and the backups in {backup_dir} wrapped by it."),
-                vec!["shred -u MASTER_KEY_FILE".into()],
+                local_key_disposal(config),
             ));
         }
     }
@@ -407,7 +472,7 @@ pub fn plan(config: &Config, inventory: Option<&Inventory>) -> Plan {
                 "rollback-apps",
                 "Keep (or put back) the transition configuration",
                 "Applications with both providers read keys under either wrapping, so they keep working while you investigate.",
-                vec!["keyshift snippet --lang LANG --stage transition".into()],
+                vec![format!("keyshift snippet --lang {lang} --stage transition")],
             ),
         ]
     };

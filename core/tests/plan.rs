@@ -207,3 +207,89 @@ fn key_documents_libmongocrypt_refuses_are_a_damaged_keys_risk() {
         damaged.message
     );
 }
+
+/// aws → gcp: a KMS source. The plan grants decrypt on the source key the key vault
+/// holds and, after the waiting period, revokes it; no local key is mentioned anywhere.
+#[test]
+fn a_kms_source_gets_a_source_grant_and_no_local_key_steps() {
+    let c = check_toml(
+        r#"
+[keyVault]
+uri = "env:MONGODB_URI"
+[kmsProviders.aws]
+accessKeyId = "env:AWS_ACCESS_KEY_ID"
+secretAccessKey = "env:AWS_SECRET_ACCESS_KEY"
+[kmsProviders.gcp]
+email = "keyshift@proj.iam.gserviceaccount.com"
+privateKey = "file:gcp-key.pem"
+[target]
+provider = "gcp"
+masterKey = { projectId = "proj", location = "global", keyRing = "ring", keyName = "key" }
+"#,
+    )
+    .config;
+    let inv = analyze(&[key(1, "aws"), key(2, "aws")], Some(&c));
+    let p =
+        keyshift_core::plan::plan_for(&c, Some(&inv), Some(keyshift_core::generate::Lang::Python));
+    let ids: Vec<&str> = p.steps.iter().map(|s| s.id).collect();
+    assert!(
+        ids.contains(&"grant-source") && ids.contains(&"retire-source-grant"),
+        "{ids:?}"
+    );
+    assert!(!ids.contains(&"retire-local-key"), "{ids:?}");
+    let all = serde_json::to_string(&p).unwrap();
+    for absent in ["shred", "MASTER_KEY_FILE", "local key", "LANG"] {
+        assert!(!all.contains(absent), "{absent} in {all}");
+    }
+    let step = |id: &str| {
+        p.steps
+            .iter()
+            .find(|s| s.id == id)
+            .unwrap()
+            .commands
+            .join("\n")
+    };
+    assert!(
+        step("grant-source")
+            .contains("keyshift policy --document aws > keyshift-source-aws-policy.json")
+    );
+    assert!(step("retire-source-grant").contains(&format!(
+        "aws kms disable-key --region us-east-1 --key-id {ARN}"
+    )));
+    assert!(step("deploy-transition").contains("--lang python"));
+    assert!(step("grant").contains("roles/cloudkms.cryptoKeyEncrypterDecrypter"));
+    let pol = keyshift_core::policy::policy_for(&c, Some(&inv)).unwrap();
+    assert_eq!(pol.sources.len(), 1);
+    let source: Value = serde_json::from_str(&pol.sources[0].document).unwrap();
+    assert_eq!(source["Statement"][0]["Action"], json!(["kms:Decrypt"]));
+    assert_eq!(source["Statement"][0]["Resource"], json!([ARN]));
+    golden("plan-aws-to-gcp.json", &json_of(&p));
+}
+
+/// The local key's real path, not a placeholder; a key in an environment variable is
+/// removed from where it is set.
+#[test]
+fn retiring_a_local_key_names_where_it_is() {
+    let p = plan(&config(false), None);
+    let retire = p.steps.iter().find(|s| s.id == "retire-local-key").unwrap();
+    assert!(
+        retire
+            .commands
+            .contains(&"shred -u master-key.txt".to_string()),
+        "{retire:?}"
+    );
+    let mut c = config(false);
+    if let Some(keyshift_core::config::Provider::Local(l)) = c.kms_providers.get_mut("local") {
+        l.key = Some("env:LOCAL_MASTER_KEY".into());
+    }
+    let p = plan(&c, None);
+    let retire = p.steps.iter().find(|s| s.id == "retire-local-key").unwrap();
+    assert!(
+        retire
+            .commands
+            .iter()
+            .any(|c| c.contains("remove LOCAL_MASTER_KEY")),
+        "{retire:?}"
+    );
+    assert!(!retire.commands.iter().any(|c| c.contains("shred")));
+}

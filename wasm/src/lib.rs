@@ -97,10 +97,14 @@ pub fn policy(config: JsValue) -> Result<JsValue, JsValue> {
 
 /// The plan (mode, summary, steps with commands, rollback, risks), without a key vault
 /// inventory: what `keyshift plan` prints before it has looked at the key vault.
+/// `lang` (optional, e.g. "python"): the snippet commands name it instead of `LANG`.
 #[wasm_bindgen]
-pub fn plan(config: JsValue) -> Result<JsValue, JsValue> {
+pub fn plan(config: JsValue, lang: Option<String>) -> Result<JsValue, JsValue> {
     let parsed = check(&config, false)?;
-    to_js(&keyshift_core::plan::plan(&parsed.config, None))
+    let lang = lang
+        .as_deref()
+        .and_then(keyshift_core::generate::Lang::parse);
+    to_js(&keyshift_core::plan::plan_for(&parsed.config, None, lang))
 }
 
 /// keyshift.toml text for a configuration.

@@ -1,66 +1,21 @@
-//! Least-privilege access for the target key, and the commands to create it.
-//!
-//! What keyshift and the applications need from the target: wrap (encrypt) new DEKs,
-//! unwrap (decrypt) them, and — for keyshift's AWS preflight — describe the key.
-//! Nothing else: no key management, no other keys.
+//! The target's grant: wrap and unwrap new DEKs with exactly the target key.
 //!
 //! - AWS: an IAM policy allowing `kms:Encrypt`, `kms:Decrypt`, `kms:DescribeKey` on
 //!   exactly the key ARN (AWS KMS developer guide, "IAM policies"); for an alias ARN,
 //!   the key is selected with the `kms:ResourceAliases` condition key.
-//! - Azure: the built-in role "Key Vault Crypto User" scoped to the one key (Azure RBAC
-//!   for Key Vault), or for vaults using access policies, `wrapKey` and `unwrapKey`;
-//!   Managed HSM uses "Managed HSM Crypto User" with `az keyvault role assignment`.
+//! - Azure: the built-in role "Key Vault Crypto Service Encryption User" (read key
+//!   metadata, wrapKey, unwrapKey: what libmongocrypt calls, nothing more) scoped to the
+//!   one key (Azure RBAC for Key Vault), or for vaults using access policies, `wrapKey`
+//!   and `unwrapKey`; Managed HSM uses "Managed HSM Crypto Service Encryption User".
 //! - GCP: `roles/cloudkms.cryptoKeyEncrypterDecrypter` bound on the crypto key
 //!   (`gcloud kms keys add-iam-policy-binding`).
 //! - KMIP: server-specific; notes on what the client certificate must be allowed.
 
-use serde::Serialize;
-
+use super::{Policy, cmd, or};
 use crate::config::{Config, MasterKey, Provider};
 use crate::validate::aws::{ArnResource, parse_arn};
 
-/// A command to run, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Command {
-    /// Why this command is needed.
-    pub why: String,
-    /// The exact command line (placeholders in UPPER_CASE).
-    pub command: String,
-}
-
-/// The access the target key needs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Policy {
-    /// Provider type of the target (`aws`, `azure`, `gcp`, `kmip`).
-    pub provider: String,
-    /// A one-line title.
-    pub title: String,
-    /// The policy document (IAM JSON, role binding JSON), empty when there is none.
-    pub document: String,
-    /// Commands that grant it.
-    pub grant: Vec<Command>,
-    /// Commands that create the target key, for a key that does not exist yet.
-    pub create_key: Vec<Command>,
-    /// What else to know.
-    pub notes: Vec<String>,
-}
-
-fn cmd(why: &str, command: String) -> Command {
-    Command {
-        why: why.to_string(),
-        command,
-    }
-}
-
-fn or<'a>(v: &'a Option<String>, placeholder: &'a str) -> &'a str {
-    v.as_deref()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or(placeholder)
-}
-
-/// The least-privilege policy for the configuration's target. `None` when there is no
-/// target or it is a local key (nothing to grant).
+/// The target's part of the policy (`sources` left empty).
 pub fn policy(config: &Config) -> Option<Policy> {
     let target = config.target.as_ref()?;
     match &target.master_key {
@@ -129,14 +84,27 @@ fn aws(region: Option<&str>, key: &str) -> Policy {
     }
     let document = serde_json::json!({"Version": "2012-10-17", "Statement": [statement]});
     let region = region.unwrap_or("REGION");
+    let key_id = match parse_arn(key) {
+        Ok(arn) => match arn.resource {
+            ArnResource::Key(id) => id,
+            ArnResource::Alias(_) => "KEY_ID".to_string(),
+        },
+        Err(_) => "KEY_ID".to_string(),
+    };
     Policy {
         provider: "aws".into(),
         title: "IAM policy: encrypt, decrypt and describe exactly the target key".into(),
         document: serde_json::to_string_pretty(&document).unwrap_or_default(),
-        grant: vec![cmd(
-            "Attach the policy (saved as keyshift-kms-policy.json) to the role the applications and keyshift run as.",
-            "aws iam put-role-policy --role-name ROLE_NAME --policy-name keyshift-target-key --policy-document file://keyshift-kms-policy.json".into(),
-        )],
+        grant: vec![
+            cmd(
+                "Write the policy document to a file.",
+                "keyshift policy --document target > keyshift-kms-policy.json".into(),
+            ),
+            cmd(
+                "Attach it to the role the applications and keyshift run as.",
+                "aws iam put-role-policy --role-name ROLE_NAME --policy-name keyshift-target-key --policy-document file://keyshift-kms-policy.json".into(),
+            ),
+        ],
         create_key: vec![
             cmd(
                 "Create a symmetric encryption key (the CMK); note the KeyMetadata.Arn it prints.",
@@ -144,10 +112,11 @@ fn aws(region: Option<&str>, key: &str) -> Policy {
             ),
             cmd(
                 "Give it a readable alias (optional; keep the key ARN in keyshift.toml).",
-                format!("aws kms create-alias --region {region} --alias-name alias/keyshift-cmk --target-key-id KEY_ID"),
+                format!("aws kms create-alias --region {region} --alias-name alias/keyshift-cmk --target-key-id {key_id}"),
             ),
         ],
         notes,
+        sources: Vec::new(),
     }
 }
 
@@ -165,7 +134,7 @@ fn azure(endpoint: &str, key: &str, principal: &str) -> Policy {
             vec![cmd(
                 "Grant wrap and unwrap on this one key to the application's identity (Managed HSM local RBAC).",
                 format!(
-                    "az keyvault role assignment create --hsm-name {vault} --role \"Managed HSM Crypto User\" --assignee {principal} --scope /keys/{key}"
+                    "az keyvault role assignment create --hsm-name {vault} --role \"Managed HSM Crypto Service Encryption User\" --assignee {principal} --scope /keys/{key}"
                 ),
             )],
             vec![cmd(
@@ -179,9 +148,9 @@ fn azure(endpoint: &str, key: &str, principal: &str) -> Policy {
         (
             vec![
                 cmd(
-                    "Grant the built-in role Key Vault Crypto User on this one key to the application's identity (vaults using Azure RBAC).",
+                    "Grant the built-in role Key Vault Crypto Service Encryption User (wrapKey, unwrapKey, read key metadata) on this one key to the application's identity (vaults using Azure RBAC).",
                     format!(
-                        "az role assignment create --role \"Key Vault Crypto User\" --assignee {principal} --scope \"$(az keyvault show --name {vault} --query id -o tsv)/keys/{key}\""
+                        "az role assignment create --role \"Key Vault Crypto Service Encryption User\" --assignee {principal} --scope \"$(az keyvault show --name {vault} --query id -o tsv)/keys/{key}\""
                     ),
                 ),
                 cmd(
@@ -207,7 +176,9 @@ fn azure(endpoint: &str, key: &str, principal: &str) -> Policy {
         create_key,
         notes: vec![
             "The assignee is the app registration's client id, or the managed identity's principal id when kmsProviders.azure has no credentials.".into(),
+            "Key Vault Crypto Service Encryption User allows reading key metadata, wrapKey and unwrapKey only (not encrypt, decrypt, sign or verify): exactly what libmongocrypt calls.".into(),
         ],
+        sources: Vec::new(),
     }
 }
 
@@ -237,6 +208,7 @@ fn gcp(project: &str, location: &str, ring: &str, key: &str, email: &str) -> Pol
         notes: vec![
             "When kmsProviders.gcp has no credentials, the member is the service account attached to the machine running keyshift and the applications.".into(),
         ],
+        sources: Vec::new(),
     }
 }
 
@@ -257,5 +229,6 @@ fn kmip(delegated: bool, key_id: Option<&str>) -> Policy {
         grant: vec![],
         create_key: vec![],
         notes,
+        sources: Vec::new(),
     }
 }
