@@ -3,9 +3,10 @@
 // web/src. `keyshift guide` embeds web/dist, so build this before the native binary.
 //
 //   node web/build.mjs            (npm run build)
+//   node web/build.mjs --skip-wasm   (only web/src changed)
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
@@ -14,12 +15,19 @@ const web = join(root, 'web');
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
 
 const locked = process.argv.includes('--locked') ? ['--locked'] : [];
-run('cargo', ['build', ...locked, '--release', '--target', 'wasm32-unknown-unknown', '-p', 'keyshift-wasm']);
-rmSync(join(web, 'pkg'), { recursive: true, force: true });
-run('wasm-bindgen', [
-  '--target', 'web', '--no-typescript', '--remove-name-section', '--remove-producers-section', '--out-dir', join(web, 'pkg'),
-  join(root, 'target/wasm32-unknown-unknown/release/keyshift_wasm.wasm'),
-]);
+// Cargo's target directory: CARGO_TARGET_DIR when set (relative to the workspace), so a
+// build kept apart from the workspace's target/ finds its own wasm.
+const targetDir = process.env.CARGO_TARGET_DIR ? resolve(root, process.env.CARGO_TARGET_DIR) : join(root, 'target');
+// --skip-wasm: only sync web/src (and the web/pkg already built) into web/dist, for
+// work on the page alone.
+if (!process.argv.includes('--skip-wasm') || !existsSync(join(web, 'pkg/keyshift_wasm_bg.wasm'))) {
+  run('cargo', ['build', ...locked, '--release', '--target', 'wasm32-unknown-unknown', '-p', 'keyshift-wasm']);
+  rmSync(join(web, 'pkg'), { recursive: true, force: true });
+  run('wasm-bindgen', [
+    '--target', 'web', '--no-typescript', '--remove-name-section', '--remove-producers-section', '--out-dir', join(web, 'pkg'),
+    join(targetDir, 'wasm32-unknown-unknown/release/keyshift_wasm.wasm'),
+  ]);
+}
 
 const dist = join(web, 'dist');
 // Files under a directory, as paths relative to it.
