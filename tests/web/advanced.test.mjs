@@ -1,5 +1,5 @@
-// The guide's "Advanced" section in real Chromium: the optional [rewrap] tuning and
-// [rotate] collections. Each field is judged by core (through wasm) as you type, its
+// The guide's "Advanced" section in real Chromium: the optional [rewrap] tuning,
+// [rotate] collections and [retire] deployments. Each field is judged by core (through wasm) as you type, its
 // values reach keyshift.toml and the plan, the file passes `keyshift check`, and the
 // section stays usable from the keyboard. Own browser and page: the state here never
 // leaks into browser.test.mjs. Screenshots go to tests/artifacts/.
@@ -235,8 +235,15 @@ test('set values appear in keyshift.toml and the plan', async () => {
   await outputsSettle();
 });
 
+/** The keyshift binary that checks what the guide writes: KEYSHIFT_BIN when set (a
+ * build kept apart from the workspace's target/), else target/debug/keyshift, built
+ * when missing. */
 function keyshiftBinary() {
-  const bin = process.env.KEYSHIFT_BIN ?? join(root, 'target/debug/keyshift');
+  if (process.env.KEYSHIFT_BIN) {
+    assert.ok(existsSync(process.env.KEYSHIFT_BIN), `KEYSHIFT_BIN=${process.env.KEYSHIFT_BIN} does not exist`);
+    return process.env.KEYSHIFT_BIN;
+  }
+  const bin = join(root, 'target/debug/keyshift');
   if (!existsSync(bin)) execFileSync('cargo', ['build', '-p', 'keyshift'], { cwd: root, stdio: 'inherit' });
   return bin;
 }
@@ -268,6 +275,62 @@ test('the downloaded keyshift.toml, with [rewrap] and [rotate], passes `keyshift
   for (const code of ['KS-RW-003', 'KS-ROT-001']) assert.ok(bad.stdout.includes(code), `${code}: ${bad.stdout}`);
 });
 
+test('[retire]: deployments and the confirmation, judged by core beside each field, reach keyshift.toml', async () => {
+  assert.equal(await isOpen(), true);
+  // The exposed key plans a rotation: retire's reminder waits beside the confirmation.
+  await waitForCode('f-retire-allDeploymentsListed', 'KS-RET-002');
+  assert.equal((await diagsOf('f-retire-allDeploymentsListed'))[0].severity, 'warning');
+  await page.fill('#f-retire-d0-name', 'orders');
+  await page.fill('#f-retire-d0-uri', 'env:ORDERS_MONGODB_URI');
+  await waitForClear('f-retire-d0-uri');
+  await page.click('#add-deployment');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'f-retire-d1-name');
+  // A reserved name: core's KS-RET-001 beside the name.
+  await page.fill('#f-retire-d1-name', 'keyVault');
+  await page.fill('#f-retire-d1-uri', 'mongodb+srv://eu.example.net');
+  await waitForCode('f-retire-d1-name', 'KS-RET-001');
+  assert.equal(await page.getAttribute('#f-retire-d1-name', 'aria-invalid'), 'true');
+  await page.fill('#f-retire-d1-name', 'eu-1');
+  await waitForClear('f-retire-d1-name');
+  // A password in the connection string: beside the connection string.
+  await page.fill('#f-retire-d1-uri', 'mongodb://ops:s3cret@eu.example.net');
+  await waitForCode('f-retire-d1-uri', 'KS-SEC-001');
+  await page.fill('#f-retire-d1-uri', 'eu.example.net');
+  await waitForCode('f-retire-d1-uri', 'KS-KV-002');
+  await page.fill('#f-retire-d1-uri', 'mongodb+srv://eu.example.net');
+  await waitForClear('f-retire-d1-uri');
+  // The same name twice: the form says the file can hold only one.
+  await page.click('#add-deployment');
+  await page.fill('#f-retire-d2-name', 'orders');
+  await waitForCode('f-retire-d2-name', 'GUIDE-002');
+  await page.click('#f-retire-d2-remove');
+  await page.waitForFunction(() => !document.getElementById('f-retire-d2-name'));
+  await page.check('#f-retire-allDeploymentsListed');
+  await waitForClear('f-retire-allDeploymentsListed');
+  assert.equal(await page.getAttribute('#summary', 'data-errors'), '0', await text('#summary'));
+  assert.match(await text('#advanced-state'), /^\(8 set\)$/);
+  await outputsSettle();
+  const toml = await text('#toml');
+  assert.match(toml, /^\[retire\]\nallDeploymentsListed = true\n\n\[retire\.deployments\]\neu-1 = "mongodb\+srv:\/\/eu\.example\.net"\norders = "env:ORDERS_MONGODB_URI"$/m);
+  await page.screenshot({ path: join(artifacts, 'guide-advanced-retire.png'), fullPage: true });
+  // `keyshift check` reads the same: the reminder is gone.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-toml')]);
+  const dir = mkdtempSync(join(tmpdir(), 'keyshift-guide-retire-'));
+  const file = join(dir, 'keyshift.toml');
+  await download.saveAs(file);
+  assert.equal(readFileSync(file, 'utf8'), toml);
+  writeFileSync(join(dir, 'master-key.txt'), randomBytes(96), { mode: 0o600 });
+  const r = spawnSync(keyshiftBinary(), ['check', '-c', file, '--json'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  const codes = JSON.stringify(JSON.parse(r.stdout)).match(/KS-[A-Z]+-\d{3}/g) ?? [];
+  assert.deepEqual([...new Set(codes)], ['KS-LOC-002'], r.stdout);
+  // Unchecked, the confirmation is left out of the file again.
+  await page.uncheck('#f-retire-allDeploymentsListed');
+  await outputsSettle();
+  assert.doesNotMatch(await text('#toml'), /allDeploymentsListed/);
+  await page.check('#f-retire-allDeploymentsListed');
+});
+
 test('advanced values survive a reload and open the section; start over clears them', async () => {
   await page.reload();
   await page.waitForSelector('body[data-ready=true]');
@@ -275,6 +338,9 @@ test('advanced values survive a reload and open the section; start over clears t
   assert.equal(await page.inputValue('#f-rewrap-batchSize'), '64');
   assert.equal(await page.inputValue('#f-rewrap-filter'), FILTER);
   assert.equal(await page.inputValue('#f-rotate-collections'), 'app.customers\napp.orders');
+  assert.equal(await page.inputValue('#f-retire-d1-name'), 'eu-1');
+  assert.equal(await page.inputValue('#f-retire-d0-uri'), 'env:ORDERS_MONGODB_URI');
+  assert.equal(await page.isChecked('#f-retire-allDeploymentsListed'), true);
   const stored = JSON.parse(await page.evaluate(() => localStorage.getItem('keyshift-guide-v1')));
   assert.equal(stored.advanced['rewrap.concurrency'], '16');
   assert.equal(stored.advanced['rotate.collections'], 'app.customers\napp.orders');
@@ -282,7 +348,11 @@ test('advanced values survive a reload and open the section; start over clears t
   assert.equal(await isOpen(), false);
   assert.equal(await page.inputValue('#f-rewrap-batchSize'), '');
   assert.equal(await page.inputValue('#f-rotate-collections'), '');
-  assert.ok(!(await page.evaluate(() => localStorage.getItem('keyshift-guide-v1'))).includes('app.orders'));
+  assert.equal(await page.inputValue('#f-retire-d0-name'), '');
+  assert.equal(await page.$('#f-retire-d1-name'), null);
+  assert.equal(await page.isChecked('#f-retire-allDeploymentsListed'), false);
+  const after = await page.evaluate(() => localStorage.getItem('keyshift-guide-v1'));
+  assert.ok(!after.includes('app.orders') && !after.includes('ORDERS_MONGODB_URI'), after);
 });
 
 test('a pasted keyshift.toml fills the advanced fields', async () => {
@@ -293,11 +363,13 @@ test('a pasted keyshift.toml fills the advanced fields', async () => {
     '[target]', 'provider = "aws"', `masterKey = { region = "us-east-1", key = "${ARN}" }`,
     '[rewrap]', 'batchSize = 128', 'backupDir = "bk"',
     '[rotate]', 'collections = ["shop.customers", "shop.orders"]',
+    '[retire]', 'allDeploymentsListed = false', 'deployments = { billing = "env:BILLING_URI", reports = "file:reports-uri.txt" }',
   ].join('\n');
   await page.click('#import summary');
   await page.fill('#import-text', toml);
   await page.click('#import-load');
-  await page.waitForFunction(() => /Loaded keyshift\.toml into the form/.test(document.getElementById('status').textContent));
+  await page.waitForFunction(() => /Loaded into the form: local → aws/.test(document.getElementById('import-result').textContent));
+  assert.match(await text('#import-result'), /Everything the file holds is in the form/);
   assert.equal(await isOpen(), true);
   assert.equal(await page.inputValue('#f-rewrap-batchSize'), '128');
   assert.equal(await page.inputValue('#f-rewrap-backupDir'), 'bk');
@@ -306,6 +378,12 @@ test('a pasted keyshift.toml fills the advanced fields', async () => {
   await outputsSettle();
   assert.match(await text('#toml'), /collections = \["shop\.customers", "shop\.orders"\]/);
   assert.equal(await page.$$eval('#plan-steps > li[data-step="rotate"] p.scope code', (c) => c.length), 2);
+  // [retire]: every deployment in a row of its own; `false` is kept as written.
+  assert.equal(await page.inputValue('#f-retire-d0-name'), 'billing');
+  assert.equal(await page.inputValue('#f-retire-d1-uri'), 'file:reports-uri.txt');
+  assert.equal(await page.isChecked('#f-retire-allDeploymentsListed'), false);
+  assert.match(await text('#toml'), /^\[retire\]\nallDeploymentsListed = false\n\n\[retire\.deployments\]\nbilling = "env:BILLING_URI"\nreports = "file:reports-uri\.txt"$/m);
+  await waitForCode('f-retire-allDeploymentsListed', 'KS-RET-002');
 });
 
 test('no request leaves the page origin; no errors on the page', async () => {

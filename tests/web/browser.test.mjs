@@ -222,7 +222,14 @@ test('copy puts the shown text on the clipboard', async () => {
   assert.ok((await page.evaluate(() => navigator.clipboard.readText())).includes(ARN));
 });
 
+/** The keyshift binary that checks what the guide writes: KEYSHIFT_BIN when set (a
+ * build kept apart from the workspace's target/), else target/debug/keyshift, built
+ * when missing. */
 function keyshiftBinary() {
+  if (process.env.KEYSHIFT_BIN) {
+    assert.ok(existsSync(process.env.KEYSHIFT_BIN), `KEYSHIFT_BIN=${process.env.KEYSHIFT_BIN} does not exist`);
+    return process.env.KEYSHIFT_BIN;
+  }
   const bin = join(root, 'target/debug/keyshift');
   if (!existsSync(bin)) execFileSync('cargo', ['build', '-p', 'keyshift'], { cwd: root, stdio: 'inherit' });
   return bin;

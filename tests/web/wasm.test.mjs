@@ -129,7 +129,7 @@ test('policy and plan follow the target', () => {
   assert.equal(plan.mode, 'rewrap');
   assert.ok(plan.steps.length > 0 && plan.steps.some((st) => st.commands.some((c) => c.includes('keyshift'))));
   const exposed = awsState();
-  exposed.source.exposed = true;
+  exposed.sources[0].p.local['cred.exposed'] = true;
   assert.equal(ks.plan(model.toConfig(exposed)).mode, 'rotate');
 });
 
@@ -151,8 +151,8 @@ test('toToml round-trips through parseToml and validate(TOML text)', () => {
 
 test('nothing that looks like a literal secret is persisted', () => {
   const s = awsState();
-  s.source.uri = 'mongodb://admin:hunter2@db.example.com';
-  s.source.key = 'c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0';
+  s.keyVault.uri = 'mongodb://admin:hunter2@db.example.com';
+  s.sources[0].p.local['cred.key'] = 'c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0';
   s.p.aws['cred.accessKeyId'] = 'AKIAABCDEFGHIJKLMNOP';
   s.p.aws['cred.secretAccessKey'] = 'env:AWS_SECRET_ACCESS_KEY';
   s.p.aws['mk.endpoint'] = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEYXX';
@@ -164,7 +164,8 @@ test('nothing that looks like a literal secret is persisted', () => {
   const back = model.restore(JSON.parse(stored));
   assert.equal(back.p.aws['cred.secretAccessKey'], 'env:AWS_SECRET_ACCESS_KEY');
   assert.equal(back.p.aws['mk.key'], ARN);
-  assert.equal(back.source.uri, 'env:MONGODB_URI');
+  assert.equal(back.keyVault.uri, 'env:MONGODB_URI');
+  assert.equal(back.sources[0].p.local['cred.key'], 'file:master-key.txt');
   assert.deepEqual(model.restore({ v: 1, tab: '<script>', lang: 42 }).tab, 'aws');
 });
 
@@ -184,14 +185,14 @@ test('a pasted keyshift.toml loads into the form state and prints back the same'
   aws.p.aws['cred.accessKeyId'] = 'env:AWS_ACCESS_KEY_ID';
   aws.p.aws['cred.secretAccessKey'] = 'env:AWS_SECRET_ACCESS_KEY';
   aws.p.aws['tls.tlsCAFile'] = 'ca.pem';
-  aws.source.exposed = true;
+  aws.sources[0].p.local['cred.exposed'] = true;
   states.push(aws);
   const kmip = model.defaultState();
   kmip.tab = 'kmip';
   Object.assign(kmip.p.kmip, { 'cred.endpoint': 'kmip:5696', 'tls.tlsCertificateKeyFile': 'c.pem', 'mk.keyId': '7', 'mk.delegated': true });
   states.push(kmip);
   const advanced = awsState();
-  advanced.source.exposed = true;
+  advanced.sources[0].p.local['cred.exposed'] = true;
   Object.assign(advanced.advanced, {
     'rewrap.filter': '{"masterKey.provider": "local"}', 'rewrap.batchSize': '64', 'rewrap.concurrency': '8',
     'rewrap.backupDir': 'bk', 'rotate.collections': 'app.customers\napp.orders',
@@ -204,15 +205,19 @@ test('a pasted keyshift.toml loads into the form state and prints back the same'
     assert.deepEqual(dropped, []);
     assert.equal(ks.toToml(model.toConfig(state)), text);
   }
-  const { dropped } = model.fromConfig(ks.parseToml(
+  // Two current master keys (local and gcp): both kept, nothing dropped.
+  const two = ks.parseToml(
     '[keyVault]\nuri = "env:U"\n[kmsProviders.local]\nkey = "file:k"\n[kmsProviders.gcp]\n[kmsProviders.aws]\n' +
-    '[target]\nprovider = "aws"\nmasterKey = { region = "us-east-1", key = "' + ARN + '" }\n[rewrap]\nbatchSize = 10\n').config);
-  assert.deepEqual(dropped, ['kmsProviders.gcp']);
+    '[target]\nprovider = "aws"\nmasterKey = { region = "us-east-1", key = "' + ARN + '" }\n[rewrap]\nbatchSize = 10\n').config;
+  const { state: both, dropped } = model.fromConfig(two);
+  assert.deepEqual(dropped, []);
+  assert.deepEqual(both.sources.map(model.sourceName), ['gcp', 'local']);
+  assert.equal(ks.toToml(model.toConfig(both)), ks.toToml(two));
 });
 
 function advancedState(values) {
   const s = awsState();
-  s.source.exposed = true;
+  s.sources[0].p.local['cred.exposed'] = true;
   Object.assign(s.advanced, values);
   return s;
 }
@@ -228,7 +233,8 @@ test('advanced fields: [rewrap] and [rotate] reach the config only when set, num
   assert.deepEqual(c.rotate, { collections: ['app.customers', 'app.orders'] });
   assert.equal(model.toConfig(advancedState({ 'rotate.collections': ' \n ' })).rotate, undefined);
   assert.equal(model.toConfig(advancedState({ 'rewrap.batchSize': 'ten' })).rewrap.batchSize, 'ten');
-  assert.deepEqual(ks.validate(c).diagnostics.map((d) => d.code), ['KS-LOC-002']);
+  // The exposed key's warning, and retire's reminder that the deployments are not confirmed.
+  assert.deepEqual(ks.validate(c).diagnostics.map((d) => d.code), ['KS-LOC-002', 'KS-RET-002']);
 });
 
 test('advanced fields: each diagnostic carries the path the page places beside its field', () => {
@@ -255,7 +261,7 @@ test('advanced fields: each diagnostic carries the path the page places beside i
   assert.deepEqual(rot, [
     ['KS-ROT-001', `${list}/1`], ['KS-ROT-003', `${list}/2`], ['KS-ROT-002', `${list}/3`], ['KS-ROT-004', `${list}/4`],
   ]);
-  const { byPath, rest } = model.placeDiagnostics(r.diagnostics, [list], [list, '/rotate', '/kmsProviders/local']);
+  const { byPath, rest } = model.placeDiagnostics(r.diagnostics, [list, '/retire/allDeploymentsListed'], [list, '/rotate', '/kmsProviders/local']);
   assert.equal(byPath.get(list).length, 4);
   assert.deepEqual(rest, []);
 });
@@ -288,4 +294,129 @@ test('advanced fields are persisted and restored, never anything that looks like
     '[target]\nprovider = "aws"\nmasterKey = { region = "us-east-1", key = "' + ARN + '" }\n[rotate]\ncollections = []\n').config);
   assert.equal(empty.dropped.length, 1);
   assert.match(empty.dropped[0], /empty \[rotate\] collections/);
+});
+
+/** A state whose current master key is `type` (named `name`), target gcp. */
+function kmsState(type, name = '', values = {}) {
+  const s = model.defaultState();
+  s.sources = [model.newSource(type)];
+  s.sources[0].name = name;
+  Object.assign(s.sources[0].p[type], values);
+  s.tab = 'gcp';
+  Object.assign(s.p.gcp, { 'mk.projectId': 'my-project', 'mk.location': 'global', 'mk.keyRing': 'ring', 'mk.keyName': 'cmk' });
+  return s;
+}
+
+test('KMS to KMS: every source type becomes its own kmsProviders entry, judged by core, and nothing else', () => {
+  const cases = [
+    ['aws', '', { 'cred.accessKeyId': 'env:A', 'cred.secretAccessKey': 'env:B', 'tls.tlsCAFile': 'aws-ca.pem' }],
+    ['azure', 'old', { 'cred.tenantId': '00000000-0000-0000-0000-000000000001', 'cred.clientId': '00000000-0000-0000-0000-000000000002', 'cred.clientSecret': 'env:AZ' }],
+    ['gcp', 'legacy', { 'cred.email': 'a@p.iam.gserviceaccount.com', 'cred.privateKey': 'file:k.pem' }],
+    ['kmip', '', { 'cred.endpoint': 'kmip.example.com:5696', 'tls.tlsCertificateKeyFile': 'client.pem' }],
+    ['local', 'old', { 'cred.key': 'file:old-key.txt' }],
+  ];
+  for (const [type, name, values] of cases) {
+    const s = kmsState(type, name, values);
+    const c = model.toConfig(s);
+    const source = name ? `${type}:${name}` : type;
+    assert.deepEqual(Object.keys(c.kmsProviders).sort(), [source, 'gcp'].sort(), type);
+    const r = ks.validate(c);
+    assert.deepEqual(r.diagnostics.filter((d) => d.severity === 'error'), [], `${type}: ${JSON.stringify(r.diagnostics)}`);
+    // Round trip through keyshift.toml: the same state comes back.
+    const text = ks.toToml(c);
+    const { state, dropped } = model.fromConfig(ks.parseToml(text).config);
+    assert.deepEqual(dropped, [], type);
+    assert.equal(state.sources[0].type, type);
+    assert.equal(state.sources[0].name, name);
+    assert.equal(ks.toToml(model.toConfig(state)), text, type);
+  }
+  // A field of a source is reported at the path the page places beside it.
+  const s = kmsState('aws', 'legacy', { 'cred.accessKeyId': 'AKIAABCDEFGHIJKLMNOP', 'cred.secretAccessKey': 'env:B' });
+  const f = model.SOURCE_PROVIDERS.aws.fields.find((x) => x.key === 'accessKeyId');
+  const path = model.sourceFieldPath(s.sources[0], f);
+  assert.equal(path, '/kmsProviders/aws:legacy/accessKeyId');
+  assert.ok(ks.validate(model.toConfig(s)).diagnostics.some((d) => d.code === 'KS-SEC-001' && d.path === path));
+});
+
+test('the form refuses two providers of one name, and two deployments of one name', () => {
+  const s = kmsState('gcp');
+  assert.deepEqual(model.formDiagnostics(s).map((d) => [d.code, d.path]), [['GUIDE-001', '#source/0/name']]);
+  assert.deepEqual(Object.keys(model.toConfig(s).kmsProviders), ['gcp'], 'the clashing source is not written');
+  s.sources[0].name = 'legacy';
+  assert.deepEqual(model.formDiagnostics(s), []);
+  s.retire.deployments = [{ name: 'a', uri: 'env:A' }, { name: '', uri: '' }, { name: 'a', uri: 'env:B' }];
+  assert.deepEqual(model.formDiagnostics(s).map((d) => [d.code, d.path]), [['GUIDE-002', '#retire/2/name']]);
+  assert.deepEqual(model.toConfig(s).retire, { deployments: { a: 'env:A' } });
+});
+
+test('secretFree: literal secrets become env: references the user is told to export; the input is untouched', () => {
+  const s = kmsState('aws', 'legacy', { 'cred.accessKeyId': 'AKIAABCDEFGHIJKLMNOP', 'cred.secretAccessKey': 'wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY' });
+  s.keyVault.uri = 'mongodb://admin:hunter2@db.example.com';
+  s.p.gcp['cred.email'] = 'a@p.iam.gserviceaccount.com';
+  s.p.gcp['cred.privateKey'] = 'env:GCP_PRIVATE_KEY';
+  s.retire.deployments = [{ name: 'eu-1', uri: 'mongodb://u:pw@eu.example.net' }, { name: 'x', uri: 'eu.example.net' }];
+  const config = model.toConfig(s);
+  const before = JSON.stringify(config);
+  const { config: safe, moved, withheld } = model.secretFree(config, ks.validate(config).diagnostics);
+  assert.equal(JSON.stringify(config), before);
+  assert.deepEqual(withheld, []);
+  assert.deepEqual(moved.map((m) => [m.path, m.variable]).sort(), [
+    ['/keyVault/uri', 'MONGODB_URI'],
+    ['/kmsProviders/aws:legacy/accessKeyId', 'AWS_LEGACY_ACCESS_KEY_ID'],
+    ['/kmsProviders/aws:legacy/secretAccessKey', 'AWS_LEGACY_SECRET_ACCESS_KEY'],
+    ['/retire/deployments/eu-1', 'EU_1_MONGODB_URI'],
+    ['/retire/deployments/x', 'X_MONGODB_URI'],
+  ]);
+  const text = ks.toToml(safe);
+  for (const secret of ['AKIA', 'wJalr', 'hunter2', ':pw@']) assert.ok(!text.includes(secret), `${secret} in ${text}`);
+  assert.deepEqual(ks.validate(safe).diagnostics.filter((d) => d.severity === 'error'), []);
+  // A variable already in use is not reused for another secret.
+  const t = kmsState('gcp', 'old', { 'cred.email': 'a@p.iam.gserviceaccount.com', 'cred.privateKey': 'not a reference' });
+  t.p.gcp['cred.email'] = 'b@p.iam.gserviceaccount.com';
+  t.p.gcp['cred.privateKey'] = 'env:GCP_OLD_PRIVATE_KEY';
+  const tc = model.toConfig(t);
+  assert.deepEqual(model.secretFree(tc, ks.validate(tc).diagnostics).moved.map((m) => m.variable), ['GCP_OLD_PRIVATE_KEY_2']);
+  // A secret outside the secret fields is withheld, never handed on.
+  const w = kmsState('local');
+  w.sources[0].name = 'old';
+  w.p.gcp['mk.keyRing'] = '-----BEGIN PRIVATE KEY-----';
+  const wc = model.toConfig(w);
+  const out = model.secretFree(wc, ks.validate(wc).diagnostics);
+  assert.deepEqual(out.withheld, [{ path: '/target/masterKey/keyRing', why: 'a PEM block (a private key or certificate)' }]);
+  assert.ok(!JSON.stringify(out.config).includes('BEGIN'));
+  // A long key name is not a secret.
+  assert.equal(model.unmistakableSecret('projects-keyshift-customer-master-key-2024-rotation'), null);
+});
+
+test('stored state: the first version (one local key) restores; KMS sources and [retire] persist without secrets', () => {
+  const v1 = model.restore({ v: 1, tab: 'gcp', source: { uri: 'env:KV', key: 'file:old.txt', exposed: true }, p: { kmip: { 'mk.delegated': false } } });
+  assert.equal(v1.keyVault.uri, 'env:KV');
+  assert.equal(v1.sources.length, 1);
+  assert.equal(v1.sources[0].p.local['cred.key'], 'file:old.txt');
+  assert.equal(model.anyExposed(v1), true);
+  assert.equal(v1.p.kmip['mk.delegated'], '', 'an unticked box stays unset');
+  const s = kmsState('aws', 'legacy', { 'cred.accessKeyId': 'AKIAABCDEFGHIJKLMNOP', 'cred.secretAccessKey': 'env:B' });
+  s.retire = { deployments: [{ name: 'eu', uri: 'mongodb://u:pw@h' }, { name: 'us', uri: 'env:US_URI' }], listed: true };
+  const stored = JSON.stringify(model.persistable(s));
+  for (const secret of ['AKIA', 'pw@']) assert.ok(!stored.includes(secret), stored);
+  const back = model.restore(JSON.parse(stored));
+  assert.equal(back.sources[0].type, 'aws');
+  assert.equal(back.sources[0].name, 'legacy');
+  assert.equal(back.sources[0].p.aws['cred.secretAccessKey'], 'env:B');
+  assert.deepEqual(back.retire, { deployments: [{ name: 'eu', uri: '' }, { name: 'us', uri: 'env:US_URI' }], listed: true });
+  assert.deepEqual(model.restore({ v: 2, sources: [{ type: '<img>' }, null, 'x'] }).sources, []);
+});
+
+test('[retire]: rows and the confirmation reach the config as core reads them', () => {
+  const s = awsState();
+  s.retire = { deployments: [{ name: ' orders ', uri: ' env:ORDERS_URI ' }, { name: '', uri: '' }], listed: '' };
+  assert.deepEqual(model.toConfig(s).retire, { deployments: { orders: 'env:ORDERS_URI' } });
+  s.retire.listed = true;
+  const c = model.toConfig(s);
+  assert.deepEqual(c.retire, { deployments: { orders: 'env:ORDERS_URI' }, allDeploymentsListed: true });
+  assert.deepEqual(ks.validate(c).config.retire, c.retire);
+  s.retire.deployments = [{ name: 'orders', uri: '' }];
+  const empty = ks.validate(model.toConfig(s)).diagnostics.find((d) => d.path === model.deploymentPath('orders'));
+  assert.equal(empty?.code, 'KS-CFG-005');
+  assert.equal(model.toConfig(model.defaultState()).retire, undefined);
 });
