@@ -5,12 +5,20 @@
 //!   the provider per key from its `masterKey`.
 //! - `final`: the target provider only, once every key is under it and verified.
 //!
-//! Each snippet configures kmsProviders (credentials read from the environment or
-//! files, never written in), keyVaultNamespace and the KMS TLS options, builds a client
-//! that decrypts automatically (`bypassAutoEncryption`, so no mongocryptd or
-//! crypt_shared is needed to read), and creates new DEKs under the target master key.
-//! Secret fields that hold a literal (a validation error) are emitted as environment
-//! variable placeholders, so a secret never reaches generated code.
+//! What a snippet is: the KMS settings of one stage — kmsProviders (credentials read from
+//! the environment or files, never written in), the KMS TLS options and the key vault
+//! namespace — between `BEGIN keyshift KMS settings` and `END keyshift KMS settings`,
+//! with functions that MERGE them into the auto-encryption options and the
+//! ClientEncryption the application already builds. Moving master keys changes nothing
+//! else, so the application's schemaMap / encryptedFieldsMap and bypassAutoEncryption
+//! pass through untouched: a snippet never turns automatic encryption off (an
+//! application that swapped its client for one with bypassAutoEncryption would write
+//! sensitive fields in plaintext). Where a whole client is shown it is said in the code
+//! which kind it is: automatic encryption with the application's own rules as a
+//! required argument, or (mongosh's key management connection) explicit encryption
+//! only. Each snippet's header names the minimum driver versions for what it uses
+//! ([`notes`]). Secret fields that hold a literal (a validation error) are emitted as
+//! environment variable placeholders, so a secret never reaches generated code.
 //!
 //! Generation works from a language-neutral description ([`Setup`]); each language
 //! module renders it and cites the driver documentation for the API it uses.
@@ -20,6 +28,7 @@ mod go;
 mod java;
 mod mongosh;
 mod node;
+pub mod notes;
 mod python;
 mod rust;
 
@@ -129,6 +138,10 @@ pub enum Source {
     LocalKeyFile(String),
     /// The local master key in an environment variable, as base64 text.
     LocalKeyEnv(String),
+    /// A GCP service account key in a file: PEM (armour stripped) or base64 of the DER.
+    GcpKeyFile(String),
+    /// A GCP service account key in an environment variable: PEM or base64 of the DER.
+    GcpKeyEnv(String),
 }
 
 /// One kmsProviders entry.
@@ -168,7 +181,72 @@ impl Setup {
     pub fn has_tls(&self) -> bool {
         self.providers.iter().any(|p| !p.tls.is_empty())
     }
+
+    /// Providers with a name (`aws:prod`), which need newer drivers.
+    pub fn named(&self) -> Vec<&str> {
+        self.providers
+            .iter()
+            .filter(|p| p.name.contains(':'))
+            .map(|p| p.name.as_str())
+            .collect()
+    }
+
+    /// Cloud providers without credentials: the driver fetches them on demand.
+    pub fn on_demand(&self) -> Vec<&str> {
+        self.providers
+            .iter()
+            .filter(|p| {
+                p.fields.is_empty()
+                    && matches!(
+                        p.kind,
+                        ProviderKind::Aws | ProviderKind::Azure | ProviderKind::Gcp
+                    )
+            })
+            .map(|p| p.name.as_str())
+            .collect()
+    }
+
+    /// Whether any provider is KMIP.
+    pub fn has_kmip(&self) -> bool {
+        self.providers.iter().any(|p| p.kind == ProviderKind::Kmip)
+    }
+
+    /// Whether the target master key sets KMIP's `delegated`.
+    pub fn delegated(&self) -> bool {
+        self.master_key.iter().any(|(k, _)| k == "delegated")
+    }
+
+    /// Whether a client key password is configured for any provider.
+    pub fn has_tls_password(&self) -> bool {
+        self.providers
+            .iter()
+            .any(|p| p.tls.iter().any(|(k, _)| k == TLS_PASSWORD))
+    }
+
+    /// Whether any file path is relative (to keyshift.toml's directory).
+    pub fn has_relative_path(&self) -> bool {
+        fn relative(path: &str) -> bool {
+            let b = path.as_bytes();
+            // `/x`, `\\x` and `C:\x` / `C:/x` are absolute.
+            !(path.starts_with(['/', '\\']) || (b.len() > 1 && b[1] == b':'))
+        }
+        let source = |s: &Source| match s {
+            Source::File(p) | Source::LocalKeyFile(p) | Source::GcpKeyFile(p) => relative(p),
+            _ => false,
+        };
+        let tls = |(k, v): &(String, Source)| {
+            k != TLS_PASSWORD && matches!(v, Source::Text(p) if relative(p))
+        };
+        source(&self.uri)
+            || self
+                .providers
+                .iter()
+                .any(|p| p.fields.iter().any(|(_, v)| source(v)) || p.tls.iter().any(tls))
+    }
 }
+
+/// MongoDB's name of the client key password TLS option.
+pub(crate) const TLS_PASSWORD: &str = "tlsCertificateKeyFilePassword";
 
 fn env_placeholder(provider: &str, field: &str) -> String {
     let mut out = String::new();
@@ -224,7 +302,7 @@ fn tls_fields(provider: &str, t: &TlsOptions) -> Vec<(String, Source)> {
     push_secret(
         &mut out,
         provider,
-        "tlsCertificateKeyFilePassword",
+        TLS_PASSWORD,
         &t.tls_certificate_key_file_password,
     );
     out
@@ -250,7 +328,16 @@ fn provider_fields(name: &str, p: &Provider) -> Vec<(String, Source)> {
         }
         Provider::Gcp(p) => {
             push_text(&mut f, "email", &p.email);
-            push_secret(&mut f, name, "privateKey", &p.private_key);
+            // libmongocrypt wants the base64 of the DER key (or its bytes), not PEM text:
+            // every language strips the armour at run time, as keyshift does itself.
+            if let Some(v) = &p.private_key {
+                let src = match secret(name, "privateKey", v) {
+                    Source::File(path) => Source::GcpKeyFile(path),
+                    Source::Env(n) => Source::GcpKeyEnv(n),
+                    other => other,
+                };
+                f.push(("privateKey".to_string(), src));
+            }
             push_text(&mut f, "endpoint", &p.endpoint);
         }
         Provider::Kmip(p) => push_text(&mut f, "endpoint", &p.endpoint),

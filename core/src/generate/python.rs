@@ -6,10 +6,14 @@
 //!   `ClientEncryption.create_data_key(kms_provider, master_key=None,
 //!   key_alt_names=None)`: <https://pymongo.readthedocs.io/en/stable/api/pymongo/encryption.html>
 //! - `pymongo.encryption_options.AutoEncryptionOpts(kms_providers, key_vault_namespace,
-//!   bypass_auto_encryption=..., kms_tls_options=...)`:
+//!   ..., schema_map=..., bypass_auto_encryption=..., kms_tls_options=...,
+//!   encrypted_fields_map=...)`:
 //!   <https://pymongo.readthedocs.io/en/stable/api/pymongo/encryption_options.html>
+//!
+//! The merge point is `auto_encryption_opts(**app_options)`: the application passes
+//! every option it passes today and gets them back with keyshift's KMS settings.
 
-use super::{Setup, Source, header, quote};
+use super::{Lang, Setup, Source, notes, quote};
 
 fn expr(s: &Source) -> String {
     match s {
@@ -22,6 +26,8 @@ fn expr(s: &Source) -> String {
             "_local_key(os.environb[{}])",
             quote(n).replacen('"', "b\"", 1)
         ),
+        Source::GcpKeyFile(p) => format!("_gcp_private_key(_read_text({}))", quote(p)),
+        Source::GcpKeyEnv(n) => format!("_gcp_private_key(os.environ[{}])", quote(n)),
     }
 }
 
@@ -41,13 +47,13 @@ fn dict(fields: &[(String, Source)], indent: &str) -> String {
 /// Renders the Python module.
 pub fn render(s: &Setup) -> String {
     let mut o = String::new();
-    o.push_str(&format!("# {}\n", header(s)));
-    o.push_str("# Generated from keyshift.toml. Secrets are read from the environment or files, never written here.\n");
+    o.push_str(&notes::comment_block(s, Lang::Python, "#"));
     o.push_str("# API: https://pymongo.readthedocs.io/en/stable/api/pymongo/encryption.html\n");
     o.push_str(
         "#      https://pymongo.readthedocs.io/en/stable/api/pymongo/encryption_options.html\n",
     );
     o.push_str("import base64\nimport os\n\nfrom bson.binary import STANDARD\nfrom bson.codec_options import CodecOptions\nfrom pymongo import MongoClient\nfrom pymongo.encryption import ClientEncryption\nfrom pymongo.encryption_options import AutoEncryptionOpts\n\n");
+    o.push_str("# ---- BEGIN keyshift KMS settings: merge into your AutoEncryptionOpts and ClientEncryption ----\n");
     o.push_str(&format!(
         "KEY_VAULT_NAMESPACE = {}\n\n\n",
         quote(&s.namespace)
@@ -57,6 +63,7 @@ pub fn render(s: &Setup) -> String {
     );
     o.push_str("def _read_text(path):\n    return _read_bytes(path).decode().strip()\n\n\n");
     o.push_str("def _local_key(raw):\n    \"\"\"The local master key: 96 raw bytes, or their base64 text.\"\"\"\n    return raw if len(raw) == 96 else base64.b64decode(raw.strip())\n\n\n");
+    o.push_str("def _gcp_private_key(text):\n    \"\"\"A GCP service account key as libmongocrypt wants it: the base64 of its DER.\n\n    PEM (what `gcloud iam service-accounts keys create` puts in its JSON) loses its\n    armour lines; base64 text is kept as it is.\n    \"\"\"\n    if \"-----BEGIN\" not in text:\n        return text.strip()\n    return \"\".join(line.strip() for line in text.splitlines() if not line.startswith(\"-----\"))\n\n\n");
     o.push_str("def kms_providers():\n    return {\n");
     for p in &s.providers {
         o.push_str(&format!(
@@ -75,6 +82,10 @@ pub fn render(s: &Setup) -> String {
         ));
     }
     o.push_str("    }\n\n\n");
+    o.push_str("def auto_encryption_opts(**app_options):\n    \"\"\"Your application's AutoEncryptionOpts with keyshift's KMS settings merged in.\n\n    Pass every other option exactly as your application passes it today: schema_map or\n    encrypted_fields_map, bypass_auto_encryption (only if it already sets it),\n    key_vault_client, crypt_shared_lib_path, mongocryptd_*. keyshift supplies only\n    kms_providers, key_vault_namespace and kms_tls_options.\n    \"\"\"\n");
+    o.push_str("    return AutoEncryptionOpts(\n        kms_providers(),\n        KEY_VAULT_NAMESPACE,\n        kms_tls_options=kms_tls_options(),\n        **app_options,\n    )\n\n\n");
+    o.push_str("def client_encryption(key_vault_client, codec_options=CodecOptions(uuid_representation=STANDARD)):\n    \"\"\"A ClientEncryption with the same KMS settings: new DEKs, explicit encrypt and decrypt.\"\"\"\n    return ClientEncryption(\n        kms_providers(),\n        KEY_VAULT_NAMESPACE,\n        key_vault_client,\n        codec_options,\n        kms_tls_options=kms_tls_options(),\n    )\n");
+    o.push_str("# ---- END keyshift KMS settings ----\n\n\n");
     o.push_str(&format!("TARGET_PROVIDER = {}\n", quote(&s.target)));
     o.push_str(&format!(
         "TARGET_MASTER_KEY = {}\n\n\n",
@@ -84,17 +95,13 @@ pub fn render(s: &Setup) -> String {
             dict(&s.master_key, "")
         }
     ));
+    o.push_str("def create_data_key(client_encryption, key_alt_names=None):\n    \"\"\"A new DEK under the target master key; returns its _id.\"\"\"\n");
+    o.push_str("    return client_encryption.create_data_key(\n        TARGET_PROVIDER, master_key=TARGET_MASTER_KEY, key_alt_names=key_alt_names\n    )\n\n\n");
     o.push_str(&format!(
         "def connection_string():\n    return {}\n\n\n",
         expr(&s.uri)
     ));
-    o.push_str("def encrypted_client(uri=None):\n    \"\"\"A MongoClient that decrypts fields whose DEKs are under any provider above.\"\"\"\n");
-    o.push_str("    opts = AutoEncryptionOpts(\n        kms_providers(),\n        KEY_VAULT_NAMESPACE,\n        bypass_auto_encryption=True,\n        kms_tls_options=kms_tls_options(),\n    )\n");
-    o.push_str(
-        "    return MongoClient(uri or connection_string(), auto_encryption_opts=opts)\n\n\n",
-    );
-    o.push_str("def client_encryption(key_vault_client):\n    return ClientEncryption(\n        kms_providers(),\n        KEY_VAULT_NAMESPACE,\n        key_vault_client,\n        CodecOptions(uuid_representation=STANDARD),\n        kms_tls_options=kms_tls_options(),\n    )\n\n\n");
-    o.push_str("def create_data_key(client_encryption, key_alt_names=None):\n    \"\"\"A new DEK under the target master key; returns its _id.\"\"\"\n");
-    o.push_str("    return client_encryption.create_data_key(\n        TARGET_PROVIDER, master_key=TARGET_MASTER_KEY, key_alt_names=key_alt_names\n    )\n");
+    o.push_str("def encrypted_client(*, schema_map, encrypted_fields_map=None, uri=None, **app_options):\n    \"\"\"A whole client with AUTOMATIC encryption, as an application that encrypts automatically has.\n\n    Fields your application's rules name are encrypted on every write and decrypted on\n    every read. keyshift does not know those rules, so they are required arguments:\n    pass your application's own schema_map (CSFLE) or encrypted_fields_map (Queryable\n    Encryption), or schema_map=None only if it relies on the server's $jsonSchema\n    validators. Pass its crypt_shared or mongocryptd options in app_options, as today.\n    An application that encrypts explicitly with ClientEncryption.encrypt and already sets\n    bypass_auto_encryption=True passes that in app_options too; nothing here sets it.\n    \"\"\"\n");
+    o.push_str("    opts = auto_encryption_opts(\n        schema_map=schema_map, encrypted_fields_map=encrypted_fields_map, **app_options\n    )\n    return MongoClient(uri or connection_string(), auto_encryption_opts=opts)\n");
     o
 }

@@ -1,5 +1,25 @@
 // keyshift final stage: `kmip` only; deploy after `keyshift verify` passes.
 // Generated from keyshift.toml. Secrets are read from the environment or files, never written here.
+//
+// MERGE, DO NOT REPLACE. This changes one thing in your application: where the master keys
+// of its data encryption keys (DEKs) are found. Take the KMS settings between BEGIN and
+// END keyshift KMS settings into the auto-encryption options and the ClientEncryption your
+// application builds today, with autoEncryptionOptions(yourOptions) and
+// clientEncryptionOptions(yourOptions), and keep everything else it sets there as it is:
+// its schemaMap / encryptedFieldsMap, bypass setting and crypt_shared / mongocryptd
+// options.
+// An application that encrypts automatically keeps doing so: never add
+// bypassAutoEncryption: true to it. That turns automatic encryption off, and its new
+// writes of sensitive fields would reach the server in plaintext.
+//
+// Requires mongodb 6.0.0+ with the mongodb-client-encryption of the same major version
+// (6.x for mongodb 6, 7.x for mongodb 7).
+// KMIP: mongodb 4.4.0+.
+// KMIP delegated: mongodb 6.8.0+.
+// If you ever run rewrapManyDataKey yourself: never with libmongocrypt 1.5.0 or 1.5.1 on
+// Azure or GCP keys (MONGOCRYPT-464: it can replace their key material).
+// File paths are as keyshift.toml gives them: relative ones are relative to its directory.
+// Versions, their sources and the merge in every language: keyshift's docs/drivers.md.
 // API: https://mongodb.github.io/node-mongodb-native/6.8/classes/ClientEncryption.html
 //      https://mongodb.github.io/node-mongodb-native/6.8/interfaces/AutoEncryptionOptions.html
 'use strict';
@@ -7,6 +27,7 @@
 const { MongoClient, ClientEncryption } = require('mongodb');
 const fs = require('fs');
 
+// ---- BEGIN keyshift KMS settings: merge into your autoEncryption options and ClientEncryption ----
 const keyVaultNamespace = "encryption.__keyVault";
 
 function requireEnv(name) {
@@ -24,6 +45,17 @@ function localKey(raw) {
   return raw.length === 96 ? raw : Buffer.from(raw.toString('utf8').trim(), 'base64');
 }
 
+// A GCP service account key as libmongocrypt wants it: the base64 of its DER. PEM loses
+// its armour lines; base64 text is kept as it is.
+function gcpPrivateKey(text) {
+  if (!text.includes('-----BEGIN')) return text.trim();
+  return text
+    .split(/\r?\n/)
+    .filter((line) => !line.startsWith('-----'))
+    .map((line) => line.trim())
+    .join('');
+}
+
 const kmsProviders = {
   "kmip": {
     "endpoint": "kmip.example.com:5696",
@@ -37,27 +69,61 @@ const tlsOptions = {
   },
 };
 
+// Your application's autoEncryption options with keyshift's KMS settings merged in. Pass
+// every option it sets today: schemaMap or encryptedFieldsMap, bypassAutoEncryption only if
+// it already sets it, keyVaultClient, extraOptions (crypt_shared, mongocryptd). keyshift
+// supplies keyVaultNamespace, kmsProviders and tlsOptions.
+function autoEncryptionOptions(appOptions = {}) {
+  return { ...appOptions, keyVaultNamespace, kmsProviders, tlsOptions };
+}
+
+// The same KMS settings for new ClientEncryption(keyVaultClient, options): new DEKs,
+// explicit encrypt and decrypt.
+function clientEncryptionOptions(appOptions = {}) {
+  return { ...appOptions, keyVaultNamespace, kmsProviders, tlsOptions };
+}
+// ---- END keyshift KMS settings ----
+
 const targetProvider = "kmip";
 const targetMasterKey = {
   "keyId": "1",
   "delegated": false,
 };
 
+// A new DEK under the target master key; resolves to its _id.
+async function createDataKey(keyVaultClient, keyAltNames = []) {
+  const clientEncryption = new ClientEncryption(keyVaultClient, clientEncryptionOptions());
+  return clientEncryption.createDataKey(targetProvider, { masterKey: targetMasterKey, keyAltNames });
+}
+
 function connectionString() {
   return requireEnv("MONGODB_URI");
 }
 
-// A MongoClient that decrypts fields whose DEKs are under any provider above.
-function encryptedClient(uri = connectionString()) {
-  return new MongoClient(uri, {
-    autoEncryption: { keyVaultNamespace, kmsProviders, tlsOptions, bypassAutoEncryption: true },
-  });
+// A whole client with AUTOMATIC encryption, as an application that encrypts automatically
+// has: fields its rules name are encrypted on every write and decrypted on every read.
+// keyshift does not know those rules, so they are required: pass your application's own
+// schemaMap (CSFLE) or encryptedFieldsMap (Queryable Encryption), or schemaMap: null only if
+// it relies on the server's $jsonSchema validators. An application that encrypts explicitly
+// and already sets bypassAutoEncryption: true passes it in appOptions; nothing here sets it.
+function encryptedClient({ schemaMap, encryptedFieldsMap, uri = connectionString(), ...appOptions } = {}) {
+  if (schemaMap === undefined && encryptedFieldsMap === undefined) {
+    throw new Error(
+      "encryptedClient needs your application's schemaMap or encryptedFieldsMap (schemaMap: null for the server's validators)"
+    );
+  }
+  const rules = {};
+  if (schemaMap) rules.schemaMap = schemaMap;
+  if (encryptedFieldsMap) rules.encryptedFieldsMap = encryptedFieldsMap;
+  return new MongoClient(uri, { autoEncryption: autoEncryptionOptions({ ...appOptions, ...rules }) });
 }
 
-// A new DEK under the target master key; resolves to its _id.
-async function createDataKey(keyVaultClient, keyAltNames = []) {
-  const clientEncryption = new ClientEncryption(keyVaultClient, { keyVaultNamespace, kmsProviders, tlsOptions });
-  return clientEncryption.createDataKey(targetProvider, { masterKey: targetMasterKey, keyAltNames });
-}
-
-module.exports = { keyVaultNamespace, kmsProviders, tlsOptions, encryptedClient, createDataKey };
+module.exports = {
+  keyVaultNamespace,
+  kmsProviders,
+  tlsOptions,
+  autoEncryptionOptions,
+  clientEncryptionOptions,
+  createDataKey,
+  encryptedClient,
+};
