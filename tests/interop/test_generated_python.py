@@ -40,14 +40,19 @@ RUNNER = textwrap.dedent(
     import generated
     expected = json.load(open("expected.json"))
     seed = json.load(open("seed.json"))
-    client = generated.encrypted_client()
+    # Reads only: an application that encrypts explicitly keeps bypass_auto_encryption=True
+    # in its own options (test_snippets.py runs the automatically encrypting client).
+    from pymongo import MongoClient
+    client = MongoClient(
+        generated.connection_string(),
+        auto_encryption_opts=generated.auto_encryption_opts(bypass_auto_encryption=True),
+    )
     db = client[seed["db"]]
     for e in expected:
         doc = db[e["collection"]].find_one({"_id": e["_id"]})
         assert doc[e["field"]] == e["plaintext"], (e["collection"], e["_id"], e["field"])
     out = {"decrypted": len(expected)}
     if len(sys.argv) > 1 and sys.argv[1] == "create":
-        from pymongo import MongoClient
         ce = generated.client_encryption(MongoClient(generated.connection_string()))
         key_id = generated.create_data_key(ce, key_alt_names=["made-by-generated-code"])
         out["newKey"] = str(key_id)
