@@ -143,6 +143,8 @@ pub mod codes {
     pub const MISSING_FIELD: &str = "KS-CFG-004";
     /// A string field is empty.
     pub const EMPTY_VALUE: &str = "KS-CFG-005";
+    /// A file the configuration names cannot be read (checked by the native shell).
+    pub const FILE_UNREADABLE: &str = "KS-CFG-006";
 
     /// A secret field holds a literal value instead of a reference.
     pub const LITERAL_SECRET: &str = "KS-SEC-001";
@@ -224,6 +226,8 @@ pub mod codes {
     pub const AZ_TENANT: &str = "KS-AZ-005";
     /// Azure clientId is not a GUID.
     pub const AZ_CLIENT: &str = "KS-AZ-006";
+    /// Azure keyVaultEndpoint on a misspelt Key Vault domain (vault.azure.com).
+    pub const AZ_ENDPOINT_TYPO: &str = "KS-AZ-007";
 
     /// GCP projectId is invalid.
     pub const GCP_PROJECT: &str = "KS-GCP-001";
@@ -239,6 +243,8 @@ pub mod codes {
     pub const GCP_EMAIL: &str = "KS-GCP-006";
     /// GCP email is not a service account address.
     pub const GCP_EMAIL_NOT_SA: &str = "KS-GCP-007";
+    /// GCP location written like an AWS region (us-east-1 for us-east1).
+    pub const GCP_LOCATION_AWS: &str = "KS-GCP-008";
 
     /// KMIP endpoint has no port.
     pub const KMIP_NO_PORT: &str = "KS-KMIP-001";
@@ -248,6 +254,8 @@ pub mod codes {
     pub const KMIP_NO_KEY_ID: &str = "KS-KMIP-003";
     /// KMIP needs a client certificate in tlsOptions.
     pub const KMIP_CLIENT_CERT: &str = "KS-KMIP-004";
+    /// KMIP endpoint written as a URL (https://...).
+    pub const KMIP_SCHEME: &str = "KS-KMIP-005";
 
     /// The local master key is not 96 bytes (raw or base64).
     pub const LOC_KEY_SIZE: &str = "KS-LOC-001";
@@ -266,6 +274,8 @@ pub mod codes {
     pub const RW_CONCURRENCY: &str = "KS-RW-004";
     /// rewrap.filter uses a query operator MongoDB does not know.
     pub const RW_FILTER_OPERATOR: &str = "KS-RW-005";
+    /// rewrap.kmipReplaceKeyIds that cannot work (not a KMIP target, or the target's own keyId).
+    pub const RW_KMIP_REPLACE: &str = "KS-RW-006";
 
     /// A rotate.collections entry is not a valid `db.coll` namespace.
     pub const ROT_NAMESPACE: &str = "KS-ROT-001";
@@ -291,6 +301,7 @@ pub mod codes {
         (WRONG_TYPE, "field of the wrong type"),
         (MISSING_FIELD, "required field or section missing"),
         (EMPTY_VALUE, "empty string"),
+        (FILE_UNREADABLE, "a referenced file cannot be read"),
         (
             LITERAL_SECRET,
             "literal secret instead of env:/file: reference",
@@ -339,6 +350,10 @@ pub mod codes {
         (AZ_KEY_VERSION, "Azure keyVersion not 32 hex digits"),
         (AZ_TENANT, "Azure tenantId not a GUID"),
         (AZ_CLIENT, "Azure clientId not a GUID"),
+        (
+            AZ_ENDPOINT_TYPO,
+            "keyVaultEndpoint on a misspelt Key Vault domain",
+        ),
         (GCP_PROJECT, "invalid GCP projectId"),
         (GCP_LOCATION, "invalid GCP location"),
         (GCP_KEY_RING, "invalid GCP keyRing"),
@@ -346,10 +361,12 @@ pub mod codes {
         (GCP_KEY_VERSION, "GCP keyVersion not a positive integer"),
         (GCP_EMAIL, "GCP email malformed"),
         (GCP_EMAIL_NOT_SA, "GCP email not a service account"),
+        (GCP_LOCATION_AWS, "GCP location written like an AWS region"),
         (KMIP_NO_PORT, "KMIP endpoint without port"),
         (KMIP_KEY_ID, "invalid KMIP keyId"),
         (KMIP_NO_KEY_ID, "KMIP target without keyId"),
         (KMIP_CLIENT_CERT, "KMIP without client certificate"),
+        (KMIP_SCHEME, "KMIP endpoint with a URL scheme"),
         (LOC_KEY_SIZE, "local master key not 96 bytes"),
         (LOC_EXPOSED, "local key marked exposed"),
         (LOC_KEY_UNREADABLE, "local key file cannot be read"),
@@ -358,6 +375,10 @@ pub mod codes {
         (RW_BATCH_SIZE, "rewrap.batchSize out of bounds"),
         (RW_CONCURRENCY, "rewrap.concurrency out of bounds"),
         (RW_FILTER_OPERATOR, "rewrap.filter uses an unknown operator"),
+        (
+            RW_KMIP_REPLACE,
+            "rewrap.kmipReplaceKeyIds cannot take effect",
+        ),
         (ROT_NAMESPACE, "rotate.collections entry not db.coll"),
         (ROT_KEY_VAULT, "rotate.collections names the key vault"),
         (ROT_SYSTEM, "rotate.collections entry in admin/local/config"),

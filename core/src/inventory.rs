@@ -218,6 +218,8 @@ fn int_value(v: &Value) -> Option<i64> {
 /// One exception, because a KMIP server names its keys: when keyshift creates a KMIP
 /// key without a `keyId`, the server assigns one and libmongocrypt stores it, so a KMIP
 /// key may carry a `keyId` the target leaves out. `delegated` absent means false.
+/// (`[rewrap] kmipReplaceKeyIds` takes keys under listed objects back out:
+/// [`crate::config::Rewrap::replaces`].)
 pub fn is_under_target(master_key: &Value, target: &Target) -> bool {
     master_key_matches(master_key, &target.master_key.to_document(&target.provider))
 }
@@ -417,8 +419,10 @@ pub fn analyze(docs: &[Value], config: Option<&Config>) -> Inventory {
         *inv.by_provider.entry(provider.to_string()).or_default() += 1;
         let entry = per_mk.entry(mk.to_string()).or_insert((mk.clone(), 0));
         entry.1 += 1;
-        if let Some(t) = config.and_then(|c| c.target.as_ref())
+        if let Some(c) = config
+            && let Some(t) = &c.target
             && is_under_target(mk, t)
+            && !c.rewrap_or_default().replaces(mk)
         {
             *inv.under_target.get_or_insert(0) += 1;
         }

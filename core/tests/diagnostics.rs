@@ -946,14 +946,21 @@ fn cases() -> Vec<Case> {
             bad: vec![(
                 p(
                     "azure",
+                    vec![("/kmsProviders/azure/tenantId", json!("not a tenant"))],
+                ),
+                "/kmsProviders/azure/tenantId",
+            )],
+            // A GUID, or the tenant's verified domain, which Azure AD accepts as well.
+            good: vec![
+                p("azure", vec![]),
+                p(
+                    "azure",
                     vec![(
                         "/kmsProviders/azure/tenantId",
                         json!("contoso.onmicrosoft.com"),
                     )],
                 ),
-                "/kmsProviders/azure/tenantId",
-            )],
-            good: vec![p("azure", vec![])],
+            ],
         },
         Case {
             code: codes::AZ_CLIENT,
@@ -1433,6 +1440,87 @@ fn cases() -> Vec<Case> {
             )],
         },
         Case {
+            code: codes::AZ_ENDPOINT_TYPO,
+            bad: vec![(
+                p(
+                    "azure",
+                    vec![(AZEP, json!("https://contoso-kv.vault.azure.com/"))],
+                ),
+                AZEP,
+            )],
+            good: vec![
+                p("azure", vec![(AZEP, json!("contoso-kv.vault.azure.net"))]),
+                p(
+                    "azure",
+                    vec![(AZEP, json!("kv.privatelink.example.internal"))],
+                ),
+            ],
+        },
+        Case {
+            code: codes::GCP_LOCATION_AWS,
+            bad: vec![(
+                p(
+                    "gcp",
+                    vec![("/target/masterKey/location", json!("us-east-1"))],
+                ),
+                "/target/masterKey/location",
+            )],
+            good: vec![
+                p(
+                    "gcp",
+                    vec![("/target/masterKey/location", json!("us-east1"))],
+                ),
+                p("gcp", vec![("/target/masterKey/location", json!("global"))]),
+                p(
+                    "gcp",
+                    vec![("/target/masterKey/location", json!("nam-eur-asia1"))],
+                ),
+            ],
+        },
+        Case {
+            code: codes::KMIP_SCHEME,
+            bad: vec![(
+                p(
+                    "kmip",
+                    vec![(
+                        "/kmsProviders/kmip/endpoint",
+                        json!("https://kmip.example.com:5696"),
+                    )],
+                ),
+                "/kmsProviders/kmip/endpoint",
+            )],
+            good: vec![p(
+                "kmip",
+                vec![(
+                    "/kmsProviders/kmip/endpoint",
+                    json!("kmip.example.com:5696"),
+                )],
+            )],
+        },
+        Case {
+            code: codes::RW_KMIP_REPLACE,
+            bad: vec![
+                (
+                    p("aws", vec![("/rewrap/kmipReplaceKeyIds", json!(["1"]))]),
+                    "/rewrap/kmipReplaceKeyIds",
+                ),
+                (
+                    p(
+                        "kmip",
+                        vec![("/rewrap/kmipReplaceKeyIds", json!(["1", "2"]))],
+                    ),
+                    "/rewrap/kmipReplaceKeyIds",
+                ),
+            ],
+            good: vec![p(
+                "kmip",
+                vec![
+                    ("/target/masterKey/keyId", Value::Null),
+                    ("/rewrap/kmipReplaceKeyIds", json!(["1", "2"])),
+                ],
+            )],
+        },
+        Case {
             code: codes::RET_NAME,
             bad: vec![(
                 p(
@@ -1593,15 +1681,23 @@ per_code!(
     KV_URI_UNSUPPORTED,
     RET_NAME,
     RET_UNCONFIRMED,
+    RW_KMIP_REPLACE,
+    AZ_ENDPOINT_TYPO,
+    GCP_LOCATION_AWS,
+    KMIP_SCHEME,
 );
 
 #[test]
 fn every_code_has_a_table_row() {
     let tested: BTreeSet<&str> = cases().iter().map(|c| c.code).collect();
     // KS-LOC-001 is raised on bytes, not config: see local_key_bytes below.
-    // KS-LOC-003 is raised by the native shell, which reads the file (native/tests/cli_e2e.rs).
+    // KS-LOC-003 and KS-CFG-006 are raised by the native shell, which reads the files
+    // (native/tests/cli_e2e.rs, native/tests/bad_input.rs).
     for (code, _) in codes::ALL {
-        if *code == codes::LOC_KEY_SIZE || *code == codes::LOC_KEY_UNREADABLE {
+        if *code == codes::LOC_KEY_SIZE
+            || *code == codes::LOC_KEY_UNREADABLE
+            || *code == codes::FILE_UNREADABLE
+        {
             continue;
         }
         assert!(tested.contains(code), "no table row for {code}");

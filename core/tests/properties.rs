@@ -144,14 +144,20 @@ fn config() -> impl Strategy<Value = Config> {
         })
     }));
     let rewrap = proptest::option::of(
-        (opt(), any::<Option<i64>>(), any::<Option<i64>>(), opt()).prop_map(|(f, b, c, d)| {
-            Rewrap {
+        (
+            opt(),
+            any::<Option<i64>>(),
+            any::<Option<i64>>(),
+            opt(),
+            proptest::option::of(proptest::collection::vec(text(), 0..3)),
+        )
+            .prop_map(|(f, b, c, d, k)| Rewrap {
                 filter: f,
                 batch_size: b,
                 concurrency: c,
                 backup_dir: d,
-            }
-        }),
+                kmip_replace_key_ids: k,
+            }),
     );
     let rotate = proptest::option::of(
         proptest::option::of(proptest::collection::vec(text(), 0..4))

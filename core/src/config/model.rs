@@ -347,6 +347,28 @@ pub struct Rewrap {
     /// Directory for backups.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup_dir: Option<String>,
+    /// KMIP object ids to move keys away from although they are on the target's KMIP
+    /// server: with a target `masterKey` without `keyId`, a key under any object of
+    /// that server counts as under the target (the server names the objects it creates),
+    /// unless its `keyId` is listed here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kmip_replace_key_ids: Option<Vec<String>>,
+}
+
+impl Rewrap {
+    /// Whether a masterKey (extended JSON) is a KMIP key this configuration replaces.
+    pub fn replaces(&self, master_key: &serde_json::Value) -> bool {
+        let is_kmip = master_key
+            .get("provider")
+            .and_then(serde_json::Value::as_str)
+            .and_then(ProviderKind::of_name)
+            == Some(ProviderKind::Kmip);
+        let key_id = master_key.get("keyId").and_then(serde_json::Value::as_str);
+        match (&self.kmip_replace_key_ids, key_id) {
+            (Some(list), Some(id)) if is_kmip => list.iter().any(|x| x == id),
+            _ => false,
+        }
+    }
 }
 
 /// `[rotate]`.

@@ -56,7 +56,13 @@ const MK_GCP: &[&str] = &[
     "endpoint",
 ];
 const MK_KMIP: &[&str] = &["keyId", "delegated", "endpoint"];
-const REWRAP: &[&str] = &["filter", "batchSize", "concurrency", "backupDir"];
+const REWRAP: &[&str] = &[
+    "filter",
+    "batchSize",
+    "concurrency",
+    "backupDir",
+    "kmipReplaceKeyIds",
+];
 const ROTATE: &[&str] = &["collections"];
 const RETIRE: &[&str] = &["deployments", "allDeploymentsListed"];
 
@@ -297,6 +303,7 @@ impl Walker {
                 batch_size: self.integer(m, "/rewrap", "batchSize"),
                 concurrency: self.integer(m, "/rewrap", "concurrency"),
                 backup_dir: self.string(m, "/rewrap", "backupDir", None),
+                kmip_replace_key_ids: self.strings(m, "/rewrap", "kmipReplaceKeyIds"),
             });
         }
 

@@ -20,6 +20,38 @@ pub const VAULT_SUFFIXES: &[&str] = &[
     "managedhsm.chinacloudapi.cn",
 ];
 
+/// A host whose domain is a near miss of a Key Vault domain (`vault.azure.com` for
+/// `vault.azure.net`): (what was typed, what was meant).
+fn misspelt_suffix(host: &str) -> Option<(String, &'static str)> {
+    let labels: Vec<&str> = host.split('.').collect();
+    VAULT_SUFFIXES.iter().find_map(|suffix| {
+        let n = suffix.split('.').count();
+        if labels.len() <= n {
+            return None;
+        }
+        let typed = labels[labels.len() - n..].join(".");
+        let d = crate::suggest::edit_distance(&typed, suffix);
+        (d > 0 && d <= 3).then_some((typed, *suffix))
+    })
+}
+
+/// A tenant given by a verified domain name (`contoso.onmicrosoft.com`, `contoso.com`),
+/// which Azure AD accepts wherever it accepts the tenant's GUID.
+fn is_tenant_domain(s: &str) -> bool {
+    let labels: Vec<&str> = s.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_alphabetic()))
+}
+
 /// Key Vault object name: 1–127 of `0-9a-zA-Z-`.
 pub fn is_key_name(s: &str) -> bool {
     (1..=127).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
@@ -57,11 +89,16 @@ pub fn check_provider(out: &mut Vec<Diagnostic>, path: &str, p: &AzureProvider) 
     for (field, value, code, label) in guids {
         if let Some(v) = value.as_deref().filter(|v| !v.trim().is_empty())
             && !is_guid(v)
+            && !(field == "tenantId" && is_tenant_domain(v))
         {
             out.push(Diagnostic::error(
                 code,
                 child(path, field),
-                format!("{field} is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"),
+                if field == "tenantId" {
+                    "tenantId is neither a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx) nor a tenant domain (contoso.onmicrosoft.com)".to_string()
+                } else {
+                    format!("{field} is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
+                },
                 format!(
                     "Copy the {label} from the app registration's overview in the Azure portal."
                 ),
@@ -101,6 +138,15 @@ pub fn check_master_key(out: &mut Vec<Diagnostic>, path: &str, mk: &AzureMasterK
                     .iter()
                     .find(|s| host.ends_with(&format!(".{s}")))
                 {
+                    None if misspelt_suffix(&host).is_some() => {
+                        let (typed, meant) = misspelt_suffix(&host).unwrap_or_default();
+                        out.push(Diagnostic::error(
+                            codes::AZ_ENDPOINT_TYPO,
+                            &p,
+                            format!("`{host}` ends in `{typed}`, which is not a Key Vault domain: did you mean `{meant}`?"),
+                            format!("Write the vault's host as NAME.{meant} (the Vault URI on the key vault's overview in the Azure portal)."),
+                        ))
+                    }
                     None => out.push(Diagnostic::warning(
                         codes::AZ_ENDPOINT_DOMAIN,
                         &p,

@@ -394,6 +394,27 @@ pub fn check_rewrap(out: &mut Vec<Diagnostic>, config: &Config) {
     let Some(rw) = &config.rewrap else {
         return;
     };
+    if let Some(ids) = rw.kmip_replace_key_ids.as_ref().filter(|l| !l.is_empty()) {
+        let path = "/rewrap/kmipReplaceKeyIds";
+        match config.target.as_ref().map(|t| &t.master_key) {
+            Some(crate::config::MasterKey::Kmip(mk)) => {
+                if let Some(own) = mk.key_id.as_deref().filter(|k| ids.iter().any(|i| i == k)) {
+                    out.push(Diagnostic::error(
+                        codes::RW_KMIP_REPLACE,
+                        path,
+                        format!("kmipReplaceKeyIds lists `{own}`, the target's own keyId: keys would be moved away from the object they are moved to"),
+                        "Remove the target's keyId from the list.",
+                    ));
+                }
+            }
+            _ => out.push(Diagnostic::warning(
+                codes::RW_KMIP_REPLACE,
+                path,
+                "kmipReplaceKeyIds has no effect: the target is not a KMIP key",
+                "Remove it, or set [target] to the KMIP server whose objects the keys should leave.",
+            )),
+        }
+    }
     if let Some(filter) = rw.filter.as_deref().filter(|f| !f.trim().is_empty()) {
         match serde_json::from_str::<serde_json::Value>(filter) {
             Err(e) => out.push(Diagnostic::error(

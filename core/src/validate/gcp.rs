@@ -26,6 +26,32 @@ pub fn is_project_id(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
+/// An AWS-style region (`us-east-1`) where a GCP location (`us-east1`) belongs: the
+/// GCP spelling it probably means.
+pub fn aws_style_location(s: &str) -> Option<String> {
+    let parts: Vec<&str> = s.split('-').collect();
+    match parts.as_slice() {
+        [area, dir, n]
+            if area.len() == 2
+                && area.chars().all(|c| c.is_ascii_lowercase())
+                && !dir.is_empty()
+                && dir.chars().all(|c| c.is_ascii_lowercase())
+                && !n.is_empty()
+                && n.chars().all(|c| c.is_ascii_digit()) =>
+        {
+            let area = match *area {
+                "eu" => "europe",
+                "ap" => "asia",
+                "sa" => "southamerica",
+                "ca" => "northamerica",
+                other => other,
+            };
+            Some(format!("{area}-{dir}{n}"))
+        }
+        _ => None,
+    }
+}
+
 /// A location: `global` or a region / multi-region name like `us-east1`, `europe`.
 pub fn is_location(s: &str) -> bool {
     (1..=63).contains(&s.len())
@@ -139,6 +165,17 @@ pub fn check_master_key(out: &mut Vec<Diagnostic>, path: &str, mk: &GcpMasterKey
                     "Copy it from the key's resource name, projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY.",
                 ));
         }
+    }
+    if let Some(meant) = mk.location.as_deref().and_then(aws_style_location) {
+        out.push(Diagnostic::error(
+            codes::GCP_LOCATION_AWS,
+            child(path, "location"),
+            format!(
+                "location `{}` is written like an AWS region; Google Cloud locations have no hyphen before the number: did you mean `{meant}`?",
+                mk.location.as_deref().unwrap_or_default()
+            ),
+            "Copy the location from the key ring's resource name (gcloud kms keyrings list --location LOCATION), e.g. global, us-east1, europe-west4.",
+        ));
     }
     check_endpoint(out, &child(path, "endpoint"), mk.endpoint.as_deref());
 }

@@ -13,6 +13,17 @@ fn check_kmip_endpoint(out: &mut Vec<Diagnostic>, path: &str, value: Option<&str
     let Some(v) = value.filter(|v| !v.trim().is_empty()) else {
         return;
     };
+    // KMIP speaks its own binary protocol over TLS, not HTTP: a URL scheme is a mistake
+    // libmongocrypt would turn into an unresolvable host.
+    if let Some((scheme, rest)) = v.split_once("://") {
+        out.push(Diagnostic::error(
+            codes::KMIP_SCHEME,
+            path,
+            format!("the KMIP endpoint has a URL scheme (`{scheme}://`); KMIP is not HTTP"),
+            format!("Write only host:port, e.g. {}.", rest.trim_end_matches('/')),
+        ));
+        return;
+    }
     match parse_endpoint(v) {
         Err(why) => out.push(Diagnostic::error(
             codes::NET_ENDPOINT,
