@@ -35,7 +35,7 @@ ks=$PWD/$ks
 cd "$demo_dir"
 
 step "keyshift check";              $ks check
-step "keyshift inspect";            $ks inspect --json | head -20
+step "keyshift inspect";            $ks inspect
 step "keyshift plan";               $ks plan
 step "keyshift preflight";          $ks preflight
 step "keyshift rewrap --dry-run";   $ks rewrap --dry-run

@@ -80,12 +80,31 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         stage: StageArg,
     },
-    /// The least-privilege policy the target key needs, and the commands to grant it.
-    Policy(Common),
+    /// The least-privilege access the move needs: on the target key (for the
+    /// applications and keyshift) and, separately, decrypt on each KMS source; with the
+    /// commands to create the key, grant and later revoke. Names the source keys when
+    /// the key vault can be read.
+    Policy {
+        #[command(flatten)]
+        /// Config and output.
+        common: Common,
+        /// Print only one policy document, for a file the grant command reads:
+        /// `target`, or a source provider's name (e.g. `aws`, `aws:legacy`).
+        #[arg(long, value_name = "WHICH")]
+        document: Option<String>,
+    },
     /// Count the key vault's keys by provider and master key, and flag anomalies.
     Inspect(Common),
-    /// The ordered plan for this move: steps, exact commands, risks.
-    Plan(Common),
+    /// The ordered plan for this move: steps, exact commands, risks (reads the key vault
+    /// when it can, to name key counts and source keys).
+    Plan {
+        #[command(flatten)]
+        /// Config and output.
+        common: Common,
+        /// Your applications' language: the snippet commands in the plan name it.
+        #[arg(long, value_enum)]
+        lang: Option<LangArg>,
+    },
     /// Prove the source and target work (unwrap a sample, wrap and unwrap a probe);
     /// changes nothing.
     Preflight(Common),
@@ -172,4 +191,32 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Print a shell completion script: `keyshift completions bash >
+    /// /etc/bash_completion.d/keyshift` (zsh: into a directory of $fpath as _keyshift).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `keyshift man > keyshift.1; man ./keyshift.1`.
+    Man,
+}
+
+impl Command {
+    /// Whether the command was asked for `--json` (one JSON document on stdout, even
+    /// when it fails).
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Check(c) | Command::Inspect(c) | Command::Preflight(c) => c.json,
+            Command::Snippet { common, .. }
+            | Command::Policy { common, .. }
+            | Command::Plan { common, .. }
+            | Command::Rewrap { common, .. }
+            | Command::Verify { common, .. }
+            | Command::Rotate { common, .. }
+            | Command::Retire { common, .. }
+            | Command::Rollback { common, .. } => common.json,
+            Command::Guide { .. } | Command::Completions { .. } | Command::Man => false,
+        }
+    }
 }

@@ -65,6 +65,16 @@ impl std::error::Error for ConnectError {}
 /// A client for `uri` with keyshift's read and write guarantees (module docs). `what`
 /// names the field the URI came from, for messages.
 pub async fn connect(uri: &str, what: &str) -> Result<Client, ConnectError> {
+    connect_within(uri, what, None).await
+}
+
+/// As [`connect`], giving up on finding a server after `patience` (server selection
+/// timeout) instead of the driver's 30 s: for commands that only look (plan, policy).
+pub async fn connect_within(
+    uri: &str,
+    what: &str,
+    patience: Option<std::time::Duration>,
+) -> Result<Client, ConnectError> {
     let mut options = ClientOptions::parse(uri).await.map_err(|e| {
         if let mongodb::error::ErrorKind::DnsResolve { message, .. } = e.kind.as_ref() {
             return ConnectError(
@@ -94,6 +104,10 @@ pub async fn connect(uri: &str, what: &str) -> Result<Client, ConnectError> {
     options.read_concern = Some(ReadConcern::majority());
     options.write_concern = Some(write_concern());
     options.selection_criteria = Some(primary());
+    if let Some(p) = patience {
+        options.server_selection_timeout = Some(p);
+        options.connect_timeout = Some(p);
+    }
     if options.app_name.is_none() {
         options.app_name = Some(format!("keyshift {}", env!("CARGO_PKG_VERSION")));
     }

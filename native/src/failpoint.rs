@@ -1,7 +1,8 @@
 //! Failpoints: deterministic crash points for the crash tests (debug builds only).
 //!
 //! `KEYSHIFT_FAILPOINT=NAME:N[,NAME:N...]` kills the process with SIGKILL, exactly as
-//! `kill -9` would, the N-th time the named point is passed. A crash test then picks
+//! `kill -9` would, the N-th time the named point is passed; `NAME:N:panic` panics
+//! there instead (the secret-hygiene test reads what a panic prints). A crash test then picks
 //! *where* a run dies (after the 37th key write, after the backup is synced) instead of
 //! *when* (a sleep racing the run), so a faster or slower machine kills it at the same
 //! point. Points are named `<command>.<event>`; every call site of [`hit`] is one.
@@ -13,26 +14,34 @@
 pub fn hit(name: &'static str) {
     use std::sync::Mutex;
     use std::sync::OnceLock;
-    static ARMED: OnceLock<Mutex<Vec<(String, u64)>>> = OnceLock::new();
+    type Armed = Vec<(String, u64, bool)>;
+    static ARMED: OnceLock<Mutex<Armed>> = OnceLock::new();
     let armed = ARMED.get_or_init(|| {
         let spec = std::env::var("KEYSHIFT_FAILPOINT").unwrap_or_default();
         Mutex::new(
             spec.split(',')
-                .filter_map(|p| p.split_once(':'))
-                .filter_map(|(n, c)| Some((n.trim().to_string(), c.trim().parse().ok()?)))
+                .filter_map(|p| {
+                    let mut parts = p.trim().split(':');
+                    let n = parts.next()?.to_string();
+                    let count = parts.next()?.parse().ok()?;
+                    Some((n, count, parts.next() == Some("panic")))
+                })
                 .collect(),
         )
     });
     let mut armed = armed.lock().unwrap_or_else(|p| p.into_inner());
-    let due = armed.iter_mut().any(|(n, left)| {
+    let due = armed.iter_mut().find_map(|(n, left, panic)| {
         if n != name || *left == 0 {
-            return false;
+            return None;
         }
         *left -= 1;
-        *left == 0
+        (*left == 0).then_some(*panic)
     });
-    if due {
-        die(name);
+    drop(armed);
+    match due {
+        Some(true) => panic!("failpoint {name} reached"),
+        Some(false) => die(name),
+        None => {}
     }
 }
 

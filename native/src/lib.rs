@@ -21,6 +21,7 @@ pub mod failpoint;
 pub mod guide;
 pub mod kms_io;
 pub mod kms_tls;
+pub mod output;
 pub mod rewrap;
 pub mod rotate;
 pub mod secret;

@@ -17,8 +17,10 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             lang,
             stage,
         } => commands::offline::snippet(common, *lang, *stage),
-        Command::Policy(c) => commands::offline::policy(c),
-        Command::Plan(c) => commands::offline::plan(c).await,
+        Command::Policy { common, document } => {
+            commands::offline::policy(common, document.as_deref()).await
+        }
+        Command::Plan { common, lang } => commands::offline::plan(common, *lang).await,
         Command::Inspect(c) => commands::inspect::run(c).await,
         Command::Preflight(c) => commands::preflight::run(c).await,
         Command::Rewrap {
@@ -53,6 +55,20 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             backup,
             yes,
         } => commands::rollback::run(common, backup, *yes).await,
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "keyshift", &mut out);
+            keyshift::output::out(format_args!("{}", String::from_utf8_lossy(&out)));
+            Ok(commands::OK)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command().version(version_line()))
+                .render(&mut out)
+                .map_err(|e| Failure::failed(format!("rendering the man page: {e}")))?;
+            keyshift::output::out(format_args!("{}", String::from_utf8_lossy(&out)));
+            Ok(commands::OK)
+        }
     }
 }
 
@@ -84,10 +100,14 @@ fn main() {
             std::process::exit(commands::FAILED);
         }
     };
+    let json = cli.command.json();
     let code = match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(f) => {
             eprintln!("keyshift: {}", f.message);
+            if json && !keyshift::output::json_printed() {
+                keyshift::output::json(&keyshift::output::failure_json(f.code, &f.message));
+            }
             f.code
         }
     };

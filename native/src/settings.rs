@@ -274,6 +274,23 @@ pub fn target_document(provider: &str, key: &MasterKey) -> Result<Document, Load
     )
 }
 
+/// Only the key vault's connection string and namespace, resolved: for commands that
+/// just look at the key vault (plan, policy) and need no KMS credential.
+pub fn key_vault_only(path: &Path) -> Result<(Secret<String>, String, String), LoadError> {
+    let Checked { config, base, .. } = check(path)?;
+    let uri_ref = config.key_vault.uri.as_deref().ok_or_else(|| {
+        LoadError::Unresolved("keyVault.uri is missing (e.g. uri = \"env:MONGODB_URI\")".into())
+    })?;
+    let uri = resolve_uri(&base, "keyVault.uri", uri_ref)?;
+    let (db, coll) = config
+        .key_vault
+        .namespace
+        .split_once('.')
+        .map(|(d, c)| (d.to_string(), c.to_string()))
+        .ok_or_else(|| LoadError::Unresolved("keyVault.namespace must be db.coll".into()))?;
+    Ok((uri, db, coll))
+}
+
 /// Checks the configuration and resolves every secret; refuses invalid ones.
 pub fn load(path: &Path) -> Result<Settings, LoadError> {
     let Checked {
@@ -336,6 +353,7 @@ pub fn load(path: &Path) -> Result<Settings, LoadError> {
         let uri = resolve_uri(&base, &format!("retire.deployments.{name}"), text)?;
         data_deployments.push((name.clone(), uri));
     }
+    crate::failpoint::hit("settings.loaded");
     Ok(Settings {
         data_deployments,
         all_deployments_listed: retire.all_deployments_listed == Some(true),

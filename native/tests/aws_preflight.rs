@@ -167,6 +167,7 @@ fn aws_credentials_on_demand_come_from_the_credential_chain() {
         Some(3),
         "no key is readable without credentials"
     );
-    let err = String::from_utf8_lossy(&out.stderr);
+    // the report (stdout) names each unreadable key with the reason
+    let err = String::from_utf8_lossy(&out.stdout);
     assert!(err.contains("AWS_ACCESS_KEY_ID"), "{err}");
 }

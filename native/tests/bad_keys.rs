@@ -164,7 +164,8 @@ async fn refused_key_documents_are_isolated_and_named() {
 
     // A dry run in text: both named with libmongocrypt's reason, nothing written.
     let out = w.keyshift(&["rewrap", "--dry-run"]);
-    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    // the report on stdout, progress on stderr
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
     eprintln!("dry run: {text}");
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(

@@ -45,6 +45,7 @@ async fn rewrap_completes_through_transient_kms_faults() {
         }),
         target: doc! {"provider": "aws", "region": v("KS_AWS_REGION"), "key": v("KS_AWS_KEY_ARN"), "endpoint": v("KS_PROXY_AWS_ENDPOINT")},
         filter: doc! {},
+        rewrap: Default::default(),
         batch_size: 20,
         kms: KmsIo {
             tls: KmsTls::new(&HashMap::from([(

@@ -289,3 +289,69 @@ async fn kmip_with_an_encrypted_client_key_and_its_password() {
     assert_moved(&before, &d.all_keys().await, "kmip");
     oracle_reads_with_only(&d, "kmip");
 }
+
+/// KMIP without `keyId`: the server creates an object per DEK, so any key on it counts
+/// as under the target and reruns converge; `kmipReplaceKeyIds` moves keys off listed
+/// objects onto new ones, and that converges too.
+#[tokio::test]
+async fn kmip_keys_move_off_listed_objects_onto_new_ones() {
+    let d = seed("kmip", &[]);
+    keyshift_ok(&d, &["rewrap", "--yes"]);
+    let key_ids = |keys: &[Document]| -> Vec<String> {
+        keys.iter()
+            .map(|k| {
+                k.get_document("masterKey")
+                    .unwrap()
+                    .get_str("keyId")
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    let first = key_ids(&d.all_keys().await);
+    let again = stress::json_of(
+        &["rewrap"],
+        &keyshift_ok(&d, &["rewrap", "--yes", "--json"]),
+        0,
+    );
+    assert_eq!(
+        again["rewrapped"], 0,
+        "any object of the server is the target: {again}"
+    );
+
+    let toml_path = d.dir.join("keyshift.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap();
+    let list = first
+        .iter()
+        .map(|k| format!("{k:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    std::fs::write(
+        &toml_path,
+        toml.replace(
+            "[rewrap]\n",
+            &format!("[rewrap]\nkmipReplaceKeyIds = [{list}]\n"),
+        ),
+    )
+    .unwrap();
+    keyshift_ok(&d, &["check"]);
+    let moved = stress::json_of(
+        &["rewrap"],
+        &keyshift_ok(&d, &["rewrap", "--yes", "--json"]),
+        0,
+    );
+    assert_eq!(moved["rewrapped"], 12, "{moved}");
+    let second = key_ids(&d.all_keys().await);
+    assert!(
+        second.iter().all(|k| !first.contains(k)),
+        "{first:?} -> {second:?}"
+    );
+    let rerun = stress::json_of(
+        &["rewrap"],
+        &keyshift_ok(&d, &["rewrap", "--yes", "--json"]),
+        0,
+    );
+    assert_eq!(rerun["rewrapped"], 0, "converges: {rerun}");
+    keyshift_ok(&d, &["verify"]);
+    oracle_reads_with_only(&d, "kmip");
+}

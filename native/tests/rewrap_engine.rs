@@ -67,6 +67,7 @@ impl Seeded {
             kms_providers: SecretDoc::new(providers),
             target: self.aws_target(),
             filter: doc! {},
+            rewrap: Default::default(),
             batch_size: 16,
             kms: KmsIo {
                 tls: KmsTls::new(&tls).unwrap(),

@@ -2,6 +2,7 @@
 
 use super::{CmdResult, OK, key_documents_json, key_vault, print_json};
 use crate::cli::Common;
+use crate::outln;
 use crate::settings;
 
 /// Runs `inspect`.
@@ -16,16 +17,41 @@ pub async fn run(common: &Common) -> CmdResult {
             "inventory": inventory,
         }));
     } else {
-        eprintln!(
-            "key vault {}: {} key(s)",
-            settings.key_vault_ns(),
-            docs.len()
-        );
-        let value = serde_json::to_value(&inventory).unwrap_or_default();
-        eprintln!(
-            "{}",
-            serde_json::to_string_pretty(&value).unwrap_or_default()
-        );
+        print_text(&settings.key_vault_ns(), &inventory);
     }
     Ok(OK)
+}
+
+/// The inventory for people: counts, then each master key, then what is unusual.
+fn print_text(ns: &str, inv: &keyshift_core::inventory::Inventory) {
+    outln!("key vault {ns}: {} key(s)", inv.total);
+    if let Some(under) = inv.under_target {
+        outln!(
+            "  {under} under the target, {} to move",
+            inv.total.saturating_sub(under)
+        );
+    }
+    for (provider, n) in &inv.by_provider {
+        outln!("  {n:>7} under {provider}");
+    }
+    if !inv.by_master_key.is_empty() {
+        outln!("by master key:");
+        for m in &inv.by_master_key {
+            outln!("  {:>7}  {}", m.count, m.master_key);
+        }
+    }
+    if inv.with_alt_names > 0 {
+        outln!("{} key(s) have keyAltNames", inv.with_alt_names);
+    }
+    if inv.disabled > 0 {
+        outln!("{} key(s) have a non-zero status", inv.disabled);
+    }
+    if inv.anomalies.is_empty() {
+        outln!("no anomalies");
+    } else {
+        outln!("{} anomal(ies):", inv.anomalies.len());
+        for a in &inv.anomalies {
+            outln!("  {}: {}", a.key_id, a.message);
+        }
+    }
 }

@@ -83,12 +83,9 @@ pub fn path_or_root(path: &str) -> &str {
 /// The result type of a command.
 pub type CmdResult = Result<i32, Failure>;
 
-/// Prints a JSON document on stdout.
+/// Prints a JSON document on stdout ([`crate::output::json`]).
 pub fn print_json(value: &serde_json::Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".into())
-    );
+    crate::output::json(value);
 }
 
 /// Connects to the key vault named in the settings, with keyshift's read and write

@@ -7,6 +7,7 @@
 //! stored: the KMS's Encrypt) and unwraps it again through the target provider alone
 //! (its Decrypt) — a refusal of either is named as such, since IAM grants them apart.
 
+use crate::outln;
 use std::collections::BTreeMap;
 
 use bson::{Document, RawDocumentBuf};
@@ -103,7 +104,15 @@ pub async fn run(common: &Common) -> CmdResult {
         while let Some(k) = cursor.try_next().await? {
             total += 1;
             match master_key_of(&k) {
-                Some(mk) if target::is_under(&mk, &target_mk) => under += 1,
+                Some(mk)
+                    if target::is_under_for(
+                        &mk,
+                        &target_mk,
+                        &settings.config.rewrap_or_default(),
+                    ) =>
+                {
+                    under += 1
+                }
                 Some(mk) => {
                     samples.entry(mk.to_string()).or_insert(k);
                 }
@@ -198,14 +207,14 @@ pub async fn run(common: &Common) -> CmdResult {
         print_json(&serde_json::json!({"ok": ok, "checks": list}));
     } else {
         for c in &checks {
-            eprintln!(
+            outln!(
                 "{} {}: {}",
                 if c.ok { "ok  " } else { "FAIL" },
                 c.name,
                 c.detail
             );
         }
-        eprintln!(
+        outln!(
             "{}",
             if ok {
                 "preflight passed: nothing was changed"

@@ -1,6 +1,7 @@
 //! `keyshift retire`: delete the DEKs rotate replaced, after verification and a backup
 //! (the engine is [`crate::rotate::retire`]).
 
+use crate::outln;
 use keyshift_core::rotate::ids::uuid_string;
 
 use super::{CmdResult, Failure, NOT_VERIFIED, OK, confirm, key_vault, kms_io, print_json, run_id};
@@ -154,7 +155,7 @@ pub async fn run(common: &Common, yes: bool) -> CmdResult {
         print_json(&report_json(&report));
     } else {
         for r in &report.retired {
-            eprintln!(
+            outln!(
                 "retired {} (replaced by {}){}",
                 uuid_string(&r.old),
                 uuid_string(&r.new),
@@ -166,19 +167,19 @@ pub async fn run(common: &Common, yes: bool) -> CmdResult {
             );
         }
         for (ns, n) in &report.remaining {
-            eprintln!("  {ns}: {n} reference(s) to old keys remain");
+            outln!("  {ns}: {n} reference(s) to old keys remain");
         }
         for id in &report.restored {
-            eprintln!(
+            outln!(
                 "  restored {}: a value under it was written meanwhile",
                 uuid_string(id)
             );
         }
         if let Some(b) = &report.backup {
-            eprintln!("backup of the retired keys: {}", b.display());
+            outln!("backup of the retired keys: {}", b.display());
         }
         if report.retired.is_empty() && report.remaining.is_empty() && report.unproven.is_empty() {
-            eprintln!("nothing to retire");
+            outln!("nothing to retire");
         }
     }
     if !report.unproven.is_empty() {

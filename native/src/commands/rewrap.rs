@@ -1,5 +1,6 @@
 //! `keyshift rewrap`: the main job (the engine is [`crate::rewrap`]).
 
+use crate::outln;
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -57,6 +58,7 @@ pub async fn run(common: &Common, dry_run: bool, yes: bool) -> CmdResult {
         kms_providers: settings.kms_providers.clone(),
         target,
         filter: settings.filter.clone(),
+        rewrap: settings.config.rewrap_or_default(),
         batch_size: settings.batch_size,
         kms: kms_io(&settings)?,
         backup_dir: settings.backup_dir.clone(),
@@ -111,7 +113,7 @@ pub async fn run(common: &Common, dry_run: bool, yes: bool) -> CmdResult {
         } else {
             "rewrapped"
         };
-        eprintln!(
+        outln!(
             "{} selected, {} already under the target, {} {verb}, {} not moved",
             report.selected,
             report.already_under_target,
@@ -121,13 +123,11 @@ pub async fn run(common: &Common, dry_run: bool, yes: bool) -> CmdResult {
         for (id, o) in &report.not_moved {
             match o {
                 KeyOutcome::ChangedMeanwhile => {
-                    eprintln!(
-                        "  {id}: changed by someone else meanwhile; left alone (rerun to retry)"
-                    )
+                    outln!("  {id}: changed by someone else meanwhile; left alone (rerun to retry)")
                 }
-                KeyOutcome::NotProven(why) => eprintln!("  {id}: not proven, not written: {why}"),
+                KeyOutcome::NotProven(why) => outln!("  {id}: not proven, not written: {why}"),
                 KeyOutcome::Refused(why) => {
-                    eprintln!("  {id}: libmongocrypt refused this key document, not written: {why}")
+                    outln!("  {id}: libmongocrypt refused this key document, not written: {why}")
                 }
             }
         }
@@ -141,13 +141,13 @@ pub async fn run(common: &Common, dry_run: bool, yes: bool) -> CmdResult {
             } else {
                 "every other key was moved"
             };
-            eprintln!(
+            outln!(
                 "Refused key documents were left exactly as they were; {others}. Fix them \
                  (`keyshift inspect` flags fields libmongocrypt does not accept) and rerun."
             );
         }
         if let Some(b) = &report.backup {
-            eprintln!(
+            outln!(
                 "backup: {} (keep it until `keyshift verify` passes)",
                 b.display()
             );

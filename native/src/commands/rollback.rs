@@ -6,6 +6,7 @@
 //! Before each batch is written, the keys it overwrites are appended to a new backup
 //! (fsynced), so a rollback can itself be rolled back.
 
+use crate::outln;
 use bson::{Bson, Document, RawDocumentBuf, doc};
 
 use super::{CmdResult, FAILED, Failure, OK, confirm, key_vault, print_json, run_id};
@@ -128,13 +129,13 @@ pub async fn run(common: &Common, backup_path: &std::path::Path, yes: bool) -> C
             "backupOfOverwritten": (saved_count > 0).then_some(&safety_path),
         }));
     } else {
-        eprintln!(
+        outln!(
             "{restored} restored, {already} already as in the backup, {} changed since and left alone, {} missing",
             left_alone.len(),
             missing.len()
         );
         if saved_count > 0 {
-            eprintln!(
+            outln!(
                 "the keys overwritten are saved in {}",
                 safety_path.display()
             );

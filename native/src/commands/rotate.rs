@@ -1,6 +1,7 @@
 //! `keyshift rotate`: new DEKs and field re-encryption (the engine is
 //! [`crate::rotate`]).
 
+use crate::outln;
 use std::io::IsTerminal;
 use std::sync::Mutex;
 
@@ -94,13 +95,13 @@ fn report_json(r: &Report) -> serde_json::Value {
 fn print_text(r: &Report) {
     let made = r.keys.iter().filter(|k| k.created).count();
     let verb = if r.dry_run { "would be" } else { "were" };
-    eprintln!(
+    outln!(
         "{} old key(s); {made} replacement(s) {verb} made, {} already existed",
         r.keys.len(),
         r.keys.len() - made
     );
     for c in &r.collections {
-        eprintln!(
+        outln!(
             "  {}: {} scanned, {} re-encrypted{}, {} already replaced, {} changed meanwhile{}{}",
             c.namespace,
             c.scanned,
@@ -121,7 +122,7 @@ fn print_text(r: &Report) {
         );
     }
     for (ns, p) in &r.pointers {
-        eprintln!(
+        outln!(
             "  {ns}: keyId {p:?} names a key by keyAltName taken from the document; \
              {}",
             if r.dry_run {
@@ -132,37 +133,37 @@ fn print_text(r: &Report) {
         );
     }
     for ns in &r.queryable_skipped {
-        eprintln!(
+        outln!(
             "  {ns}: skipped, a Queryable Encryption collection (rotate re-encrypts only \
              CSFLE values)"
         );
     }
     for why in &r.skipped_because {
-        eprintln!("  skipped: {why}");
+        outln!("  skipped: {why}");
     }
     if r.queryable_keys_left > 0 {
-        eprintln!(
+        outln!(
             "{} key(s) in scope left alone: a Queryable Encryption collection uses them \
              (rotate cannot re-encrypt QE values; `keyshift rewrap` moves such keys)",
             r.queryable_keys_left
         );
     }
     if r.alt_names_moved > 0 {
-        eprintln!(
+        outln!(
             "{} keyAltName(s) moved to the new keys: applications choosing keys by name \
              now encrypt under them",
             r.alt_names_moved
         );
     }
     if let Some(b) = &r.backup {
-        eprintln!("backup of the old keys: {}", b.display());
+        outln!("backup of the old keys: {}", b.display());
     }
     if let Some(b) = &r.created_backup {
-        eprintln!("backup of the new keys: {}", b.display());
+        outln!("backup of the new keys: {}", b.display());
     }
     if !r.schema_map.is_empty() {
-        eprintln!("the new schemaMap for applications (also with --json):");
-        eprintln!(
+        outln!("the new schemaMap for applications (also with --json):");
+        outln!(
             "{}",
             serde_json::to_string_pretty(&r.schema_map).unwrap_or_default()
         );

@@ -1,6 +1,7 @@
 //! `keyshift verify`: every selected key is under the target and readable through the
 //! target provider alone (a probe encrypted with it decrypts). Exit 3 otherwise.
 
+use crate::outln;
 use bson::{Document, RawDocumentBuf};
 use futures_util::{StreamExt, TryStreamExt, stream};
 
@@ -100,8 +101,22 @@ pub async fn run(common: &Common, sample: Option<u64>) -> CmdResult {
         for key in batch {
             checked += 1;
             match (master_key_of(&key), sample) {
-                (Some(mk), None) if target::is_under(&mk, &target_mk) => to_read.push(key),
-                (Some(mk), Some(n)) if target::is_under(&mk, &target_mk) => {
+                (Some(mk), None)
+                    if target::is_under_for(
+                        &mk,
+                        &target_mk,
+                        &settings.config.rewrap_or_default(),
+                    ) =>
+                {
+                    to_read.push(key)
+                }
+                (Some(mk), Some(n))
+                    if target::is_under_for(
+                        &mk,
+                        &target_mk,
+                        &settings.config.rewrap_or_default(),
+                    ) =>
+                {
                     under_seen += 1;
                     if (reservoir.len() as u64) < n {
                         reservoir.push(key);
@@ -138,24 +153,24 @@ pub async fn run(common: &Common, sample: Option<u64>) -> CmdResult {
             "unreadable": unreadable,
         }));
     } else {
-        eprintln!(
+        outln!(
             "{checked} key(s) checked, {unwrapped} unwrapped: {} not under the target, {} unreadable through {provider}",
             not_under.len(),
             unreadable.len()
         );
         const SHOWN: usize = 20;
         for id in not_under.iter().take(SHOWN) {
-            eprintln!("  {id}: not under the target (run `keyshift rewrap`)");
+            outln!("  {id}: not under the target (run `keyshift rewrap`)");
         }
         for (id, why) in unreadable.iter().take(SHOWN) {
-            eprintln!("  {id}: unreadable: {why}");
+            outln!("  {id}: unreadable: {why}");
         }
         let hidden = not_under.len().saturating_sub(SHOWN) + unreadable.len().saturating_sub(SHOWN);
         if hidden > 0 {
-            eprintln!("  ... and {hidden} more (--json lists every key)");
+            outln!("  ... and {hidden} more (--json lists every key)");
         }
         if ok {
-            eprintln!("verified: every key is under the target and readable through it alone");
+            outln!("verified: every key is under the target and readable through it alone");
         }
     }
     Ok(if ok { OK } else { NOT_VERIFIED })

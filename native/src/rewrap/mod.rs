@@ -54,6 +54,9 @@ pub struct Job {
     pub target: Document,
     /// Which keys to consider (keys already under the target are skipped anyway).
     pub filter: Document,
+    /// `[rewrap]` as configured (kmipReplaceKeyIds: keys on the target's KMIP server
+    /// that still move).
+    pub rewrap: keyshift_core::config::Rewrap,
     /// Keys per batch (memory is bounded by it).
     pub batch_size: usize,
     /// KMS transport (its concurrency also bounds proofs and writes in flight).
@@ -194,7 +197,9 @@ pub async fn run(job: &Job, progress: &dyn Fn(Progress)) -> Result<Report, Rewra
         report.selected += 1;
         crate::failpoint::hit("rewrap.scanned");
         match master_key_of(&key) {
-            Some(mk) if target::is_under(&mk, &job.target) => report.already_under_target += 1,
+            Some(mk) if target::is_under_for(&mk, &job.target, &job.rewrap) => {
+                report.already_under_target += 1
+            }
             _ => {
                 writer.push(&key).map_err(RewrapError)?;
                 to_move += 1;

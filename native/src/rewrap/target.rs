@@ -3,6 +3,17 @@
 
 use bson::{Bson, Document};
 
+/// As [`is_under`], minus keys under a KMIP object `[rewrap] kmipReplaceKeyIds` lists
+/// (they move although they are on the target's server).
+pub fn is_under_for(
+    master_key: &Document,
+    target: &Document,
+    rewrap: &keyshift_core::config::Rewrap,
+) -> bool {
+    is_under(master_key, target)
+        && !rewrap.replaces(&Bson::Document(master_key.clone()).into_relaxed_extjson())
+}
+
 /// Whether a key with `master_key` needs no rewrap to reach `target` (a masterKey
 /// document with `provider`).
 pub fn is_under(master_key: &Document, target: &Document) -> bool {
