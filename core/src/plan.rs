@@ -96,8 +96,8 @@ fn step(id: &'static str, title: &str, why: &str, commands: Vec<String>) -> Step
 fn deploy_final(lang: &str) -> Step {
     step(
         "deploy-final",
-        "Deploy the final configuration",
-        "Applications now need only the target provider; new DEKs are created under it.",
+        "Merge the final KMS settings into every application",
+        "Applications now need only the target provider: replace the transition KMS settings with these, the same merge and nothing else changed; new DEKs are created under the target.",
         vec![format!("keyshift snippet --lang {lang} --stage final")],
     )
 }
@@ -314,8 +314,8 @@ pub fn plan_for(config: &Config, inventory: Option<&Inventory>, lang: Option<Lan
     ));
     steps.push(step(
         "deploy-transition",
-        "Deploy the transition configuration to every application",
-        "Applications configured with both the old and the new provider read every key, whichever master key wraps it, during and after the move.",
+        "Merge the transition KMS settings into every application",
+        "Each application keeps its own encryption settings (schemaMap / encryptedFieldsMap, bypass setting, crypt_shared or mongocryptd) and takes only keyshift's kmsProviders, KMS TLS options and key vault namespace through the snippet's merge function; with both the old and the new provider it reads every key, whichever master key wraps it, during and after the move. The snippet's header names the driver versions it needs (docs/drivers.md).",
         vec![format!("keyshift snippet --lang {lang} --stage transition")],
     ));
     steps.push(step(
@@ -470,7 +470,7 @@ pub fn plan_for(config: &Config, inventory: Option<&Inventory>, lang: Option<Lan
             ),
             step(
                 "rollback-apps",
-                "Keep (or put back) the transition configuration",
+                "Keep (or put back) the transition KMS settings",
                 "Applications with both providers read keys under either wrapping, so they keep working while you investigate.",
                 vec![format!("keyshift snippet --lang {lang} --stage transition")],
             ),
