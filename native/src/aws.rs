@@ -86,6 +86,22 @@ pub async fn describe_key(
     }
 }
 
+/// The innermost cause of an error, in words: the SDK's `Display` of a dispatch failure
+/// is "dispatch failure", and its `Debug` a struct dump; the root says what happened
+/// ("invalid peer certificate: Expired", "Connection refused").
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut words = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !text.is_empty() {
+            words = text;
+        }
+        source = s.source();
+    }
+    first_line(&words).to_string()
+}
+
 async fn describe(
     master_key: &Document,
     credentials: &Document,
@@ -130,7 +146,7 @@ async fn describe(
         } else if text.contains("NotFound") {
             format!("DescribeKey: no such key in {region}: check target.masterKey.key and region")
         } else {
-            format!("DescribeKey failed: {}", first_line(&text))
+            format!("DescribeKey failed: {}", root_cause(&e))
         }
     })?;
     let Some(meta) = out.key_metadata() else {

@@ -43,6 +43,13 @@ pub enum KmsError {
         /// What went wrong on the last attempt.
         cause: String,
     },
+    /// The KMS's TLS certificate did not verify: no retry can change that.
+    Certificate {
+        /// host:port of the KMS.
+        endpoint: String,
+        /// Which check failed, and what to change.
+        why: String,
+    },
 }
 
 impl std::fmt::Display for KmsError {
@@ -54,6 +61,9 @@ impl std::fmt::Display for KmsError {
                 "KMS {endpoint} unreachable after retries: {cause}; check the endpoint, \
                  the network path and tlsOptions"
             ),
+            KmsError::Certificate { endpoint, why } => {
+                write!(f, "{CERTIFICATE_MARK} {endpoint} {why}")
+            }
         }
     }
 }
@@ -64,6 +74,48 @@ impl From<mongocrypt::error::Error> for KmsError {
     fn from(e: mongocrypt::error::Error) -> Self {
         KmsError::Crypt(e)
     }
+}
+
+/// How a certificate failure starts, so the retry loops above libmongocrypt recognise
+/// it as final (see `rewrap::permanent_kms_refusal`).
+pub const CERTIFICATE_MARK: &str = "the TLS certificate of KMS";
+
+/// Which certificate check failed, in words, with what to change; None when the TLS
+/// failure is not about the server's certificate (a reset, a timeout: transient).
+pub fn certificate_problem(e: &std::io::Error) -> Option<String> {
+    use rustls::CertificateError as C;
+    let inner = e.get_ref()?.downcast_ref::<rustls::Error>()?;
+    let rustls::Error::InvalidCertificate(cert) = inner else {
+        return None;
+    };
+    let (what, fix) = match cert {
+        C::Expired | C::ExpiredContext { .. } => (
+            "has expired",
+            "the KMS must present a valid certificate (renew it on that server)",
+        ),
+        C::NotValidYet | C::NotValidYetContext { .. } => (
+            "is not valid yet",
+            "check this machine's clock and the certificate's validity dates",
+        ),
+        C::NotValidForName | C::NotValidForNameContext { .. } => (
+            "does not name this host",
+            "check the endpoint (masterKey.endpoint or the provider's endpoint): it must be a name the certificate covers",
+        ),
+        C::UnknownIssuer => (
+            "is signed by an authority this machine does not trust",
+            "for a private CA, set tlsCAFile in this provider's [tlsOptions] (the CA's PEM file)",
+        ),
+        C::Revoked => ("has been revoked", "the KMS must present a valid certificate"),
+        C::BadSignature | C::BadEncoding => (
+            "is malformed or its signature does not verify",
+            "check that the endpoint is the KMS and not a proxy presenting its own certificate",
+        ),
+        _ => (
+            "did not verify",
+            "check the endpoint and tlsCAFile in this provider's [tlsOptions]",
+        ),
+    };
+    Some(format!("{what} ({cert:?}): {fix}. Certificate failures are not retried"))
 }
 
 fn bad_endpoint(endpoint: &str) -> mongocrypt::error::Error {
@@ -139,6 +191,7 @@ impl KmsIo {
             }
             // libmongocrypt judged the reply (a KMS error, bad bytes): final.
             Err(Failure::Crypt(e)) => Err(KmsError::Crypt(e)),
+            Err(Failure::Certificate(why)) => Err(KmsError::Certificate { endpoint, why }),
             Err(Failure::Network(cause) | Failure::Retry(cause)) if kms.retry_failure() => {
                 tracing::debug!(%endpoint, %cause, "KMS request failed; libmongocrypt retries it");
                 Ok(())
@@ -165,10 +218,12 @@ impl KmsIo {
             .await
             .map_err(|e| Failure::Retry(format!("connect: {e}")))?;
         tcp.set_nodelay(true).ok();
-        let mut tls = connector
-            .connect(name, tcp)
-            .await
-            .map_err(|e| Failure::Retry(format!("TLS handshake: {e}")))?;
+        let mut tls = connector.connect(name, tcp).await.map_err(|e| {
+            match certificate_problem(&e) {
+                Some(why) => Failure::Certificate(why),
+                None => Failure::Retry(format!("TLS handshake: {e}")),
+            }
+        })?;
         // One ClientConfig per provider for the whole run: its session cache lets
         // later connections resume (TLS 1.3 tickets) when the KMS offers it.
         tracing::debug!(
@@ -290,6 +345,8 @@ enum Failure {
     Network(String),
     /// libmongocrypt's verdict on the reply: final.
     Crypt(mongocrypt::error::Error),
+    /// The server's certificate did not verify: final, never retried.
+    Certificate(String),
 }
 
 #[cfg(test)]

@@ -134,8 +134,10 @@ class CA:
         key_type: str = "rsa",
         dns_names: tuple[str, ...] = _LOOPBACK_NAMES,
         ip_addresses: tuple[str, ...] = _LOOPBACK_IPS,
+        expired: bool = False,
     ) -> Issued:
-        """Issue a server (serverAuth) or client (clientAuth) certificate."""
+        """Issue a server (serverAuth) or client (clientAuth) certificate; `expired`
+        gives one whose validity ended yesterday (for the certificate-failure tests)."""
         if kind not in ("server", "client"):
             raise ValueError(f"unknown certificate kind {kind!r} (server or client)")
         key = _new_key(key_type)
@@ -149,8 +151,8 @@ class CA:
             .issuer_name(self.cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + _VALIDITY)
+            .not_valid_before(now - (datetime.timedelta(days=30) if expired else datetime.timedelta(minutes=5)))
+            .not_valid_after(now - datetime.timedelta(days=1) if expired else now + _VALIDITY)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
             .add_extension(

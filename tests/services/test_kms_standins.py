@@ -16,6 +16,7 @@ import socket
 import ssl
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -648,3 +649,28 @@ def test_aws_temporary_credentials_need_their_session_token(world, ca):
     with pytest.raises(ClientError) as e:
         kms.encrypt(KeyId=world["KS_AWS_KEY_ARN"], Plaintext=b"x")
     assert _aws_error(e)[0] == "UnrecognizedClientException"
+
+
+# ===================================================================== bad TLS endpoints
+
+
+@pytest.mark.parametrize("kind,reason", [
+    ("EXPIRED", "certificate has expired"),
+    ("WRONG_HOST", "IP address mismatch"),
+    ("UNTRUSTED", "unable to get local issuer certificate"),
+])
+def test_bad_tls_endpoints_fail_verification_and_count_attempts(world, kind, reason):
+    """Python's own TLS refuses each bad endpoint for the reason its name says, and the
+    endpoint counts the attempt (keyshift's certificate tests rely on both)."""
+    host, port = world[f"KS_BAD_TLS_{kind}"].rsplit(":", 1)
+    counter = Path(world["KS_BAD_TLS_COUNTS"]) / f"{kind.lower().replace('_', '-')}.count"
+    before = int(counter.read_text())
+    ctx = ssl.create_default_context(cafile=world["KS_CA_FILE"])
+    with pytest.raises(ssl.SSLCertVerificationError) as e:
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            ctx.wrap_socket(raw, server_hostname=host)
+    assert reason in str(e.value)
+    deadline = time.monotonic() + 10
+    while int(counter.read_text()) != before + 1 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the server counts on accept, in its own thread
+    assert int(counter.read_text()) == before + 1

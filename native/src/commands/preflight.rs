@@ -165,12 +165,9 @@ pub async fn run(common: &Common) -> CmdResult {
         .get(&provider)
         .cloned()
         .map(|c| bson::doc! { provider.as_str(): c });
-    if target_mk
+    let is_aws = target_mk
         .get_str("provider")
-        .is_ok_and(|p| p == "aws" || p.starts_with("aws:"))
-    {
-        checks.push(describe_aws(&settings, &target_mk, &provider, &kms).await);
-    }
+        .is_ok_and(|p| p == "aws" || p.starts_with("aws:"));
     let target_check = async {
         let only_target = only_target.ok_or("the target provider is not in kmsProviders")?;
         let wrap = crypt::build(&only_target).map_err(|e| e.to_string())?;
@@ -189,6 +186,23 @@ pub async fn run(common: &Common) -> CmdResult {
             .map_err(|e| refused("Decrypt (unwrapping the probe key)", &e.0))
     }
     .await;
+    if is_aws {
+        // A certificate that does not verify fails DescribeKey too, after the SDK's own
+        // retries: say so instead of spending them.
+        let tls_failed = target_check
+            .as_ref()
+            .err()
+            .is_some_and(|e| e.contains(crate::kms_io::CERTIFICATE_MARK));
+        checks.push(if tls_failed {
+            Check {
+                name: format!("target {provider} key"),
+                ok: false,
+                detail: "DescribeKey not attempted: the KMS's TLS certificate did not verify (see below)".into(),
+            }
+        } else {
+            describe_aws(&settings, &target_mk, &provider, &kms).await
+        });
+    }
     checks.push(Check {
         name: format!("target {provider}"),
         ok: target_check.is_ok(),

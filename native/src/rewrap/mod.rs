@@ -437,7 +437,9 @@ fn permanent_kms_refusal(error: &str) -> Option<&'static str> {
     ];
     const PERMISSION: &[&str] = &["AccessDeniedException", "PERMISSION_DENIED", "Forbidden"];
     let any = |names: &[&str]| names.iter().any(|n| error.contains(n));
-    if any(CREDENTIALS) {
+    if error.contains(crate::kms_io::CERTIFICATE_MARK) {
+        Some("Fix the TLS setup named above and check with `keyshift preflight`")
+    } else if any(CREDENTIALS) {
         Some(
             "The KMS rejected the credentials keyshift sent (the target's, or the source's \
              in a KMS-to-KMS move): fix them in kmsProviders (or the environment they refer \

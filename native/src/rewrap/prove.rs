@@ -48,12 +48,58 @@ pub async fn prove(
     new: &RawDocumentBuf,
     kms: &KmsIo,
 ) -> Result<(), NotProven> {
-    let id = key_id(old)?;
-    if key_id(new)? != id {
+    if key_id(new)? != key_id(old)? {
         return Err(NotProven("rewrapped document has another _id".into()));
     }
-    let probe = crate::crypto_hooks::random(32).map_err(|e| NotProven(e.to_string()))?;
-    let crypt_err = |stage: &str, e: &dyn std::fmt::Display| NotProven(format!("{stage}: {e}"));
+    round_trip(
+        (under_new, new, "unwrapping the new wrapping"),
+        (under_old, old, "unwrapping the old wrapping"),
+        kms,
+    )
+    .await
+    .map_err(|e| match e {
+        RoundTrip::Differs => {
+            NotProven("the new wrapping holds a different DEK than the old one".into())
+        }
+        RoundTrip::Failed(n) => n,
+    })
+}
+
+/// Proves a key is readable through `crypt` (verify: the target provider alone;
+/// preflight: a source key): a probe encrypted with the key decrypts back.
+pub async fn readable(crypt: &Crypt, key: &RawDocumentBuf, kms: &KmsIo) -> Result<(), NotProven> {
+    round_trip(
+        (crypt, key, "unwrapping the key"),
+        (crypt, key, "unwrapping the key again"),
+        kms,
+    )
+    .await
+    .map_err(|e| match e {
+        RoundTrip::Differs => NotProven("the key decrypts a probe to something else".into()),
+        RoundTrip::Failed(n) => n,
+    })
+}
+
+enum RoundTrip {
+    Failed(NotProven),
+    Differs,
+}
+
+/// A random probe encrypted with the key of `seal` and decrypted with the key of
+/// `open` (each a handle, the key document, and how its unwrap is named in errors).
+async fn round_trip(
+    seal: (&Crypt, &RawDocumentBuf, &str),
+    open: (&Crypt, &RawDocumentBuf, &str),
+    kms: &KmsIo,
+) -> Result<(), RoundTrip> {
+    let (under_new, new, new_stage) = seal;
+    let (under_old, old, old_stage) = open;
+    let fail = RoundTrip::Failed;
+    let id = key_id(new).map_err(fail)?;
+    let probe =
+        crate::crypto_hooks::random(32).map_err(|e| fail(NotProven(e.to_string())))?;
+    let crypt_err =
+        |stage: &str, e: &dyn std::fmt::Display| fail(NotProven(format!("{stage}: {e}")));
 
     let encrypt = under_new
         .ctx_builder()
@@ -68,9 +114,9 @@ pub async fn prove(
         .map_err(|e| crypt_err("probe encrypt", &e))?;
     let sealed = ctx_runner::run(encrypt, Keys::Given(std::slice::from_ref(new)), kms)
         .await
-        .map_err(|e| crypt_err("unwrapping the new wrapping", &e))?;
-    let Bson::Binary(ciphertext) = value_of(&sealed)? else {
-        return Err(NotProven("probe ciphertext is not binary".into()));
+        .map_err(|e| crypt_err(new_stage, &e))?;
+    let Bson::Binary(ciphertext) = value_of(&sealed).map_err(fail)? else {
+        return Err(fail(NotProven("probe ciphertext is not binary".into())));
     };
 
     // The crate wraps the bytes as {v: Binary(subtype 6)} itself.
@@ -80,17 +126,9 @@ pub async fn prove(
         .map_err(|e| crypt_err("probe decrypt", &e))?;
     let opened = ctx_runner::run(decrypt, Keys::Given(std::slice::from_ref(old)), kms)
         .await
-        .map_err(|e| crypt_err("unwrapping the old wrapping", &e))?;
-    match value_of(&opened)? {
+        .map_err(|e| crypt_err(old_stage, &e))?;
+    match value_of(&opened).map_err(fail)? {
         Bson::Binary(b) if b.bytes == probe => Ok(()),
-        _ => Err(NotProven(
-            "the new wrapping holds a different DEK than the old one".into(),
-        )),
+        _ => Err(RoundTrip::Differs),
     }
-}
-
-/// Proves a key is readable through `crypt` (for verify: the target provider alone):
-/// a probe encrypted with the key decrypts back.
-pub async fn readable(crypt: &Crypt, key: &RawDocumentBuf, kms: &KmsIo) -> Result<(), NotProven> {
-    prove(crypt, crypt, key, key, kms).await
 }
