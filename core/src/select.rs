@@ -71,6 +71,35 @@ pub fn not_under_target(target: &Target) -> Value {
     json!({"$or": or})
 }
 
+/// A `rewrap.filter` that leaves out every key under one of `master_keys` (masterKey
+/// documents, `provider` included), keeping the user's own filter when there is one:
+/// what to run to move the rest when some master keys cannot unwrap. Each master key is
+/// matched field by field (`masterKey.key`, ...), never as an embedded document, whose
+/// equality would depend on field order.
+pub fn excluding_master_keys(master_keys: &[Value], user_filter: Option<&str>) -> Value {
+    let nor: Vec<Value> = master_keys
+        .iter()
+        .filter_map(Value::as_object)
+        .map(|mk| {
+            Value::Object(
+                mk.iter()
+                    .map(|(k, v)| (format!("masterKey.{k}"), v.clone()))
+                    .collect(),
+            )
+        })
+        .collect();
+    let exclude = json!({"$nor": nor});
+    match user_filter
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .and_then(|f| serde_json::from_str::<Value>(f).ok())
+        .filter(Value::is_object)
+    {
+        Some(user) => json!({"$and": [user, exclude]}),
+        None => exclude,
+    }
+}
+
 /// The query `keyshift rewrap` runs: keys not under the target, narrowed by
 /// `rewrap.filter` when there is one. Errors are the same diagnostics validation gives.
 pub fn rewrap_filter(config: &Config) -> Result<Value, Diagnostic> {
@@ -105,5 +134,27 @@ pub fn rewrap_filter(config: &Config) -> Result<Value, Diagnostic> {
             format!("rewrap.filter is not valid extended JSON: {e}"),
             "Write a MongoDB query in extended JSON with double-quoted keys.",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excluding_master_keys_matches_field_by_field_and_keeps_the_users_filter() {
+        let bad = json!({"provider": "aws", "region": "eu-west-1", "key": "arn:aws:kms:eu-west-1:1:key/x"});
+        assert_eq!(
+            excluding_master_keys(std::slice::from_ref(&bad), None),
+            json!({"$nor": [{"masterKey.provider": "aws", "masterKey.region": "eu-west-1", "masterKey.key": "arn:aws:kms:eu-west-1:1:key/x"}]})
+        );
+        let with_user = excluding_master_keys(&[bad], Some(r#"{"status": 0}"#));
+        assert_eq!(with_user["$and"][0], json!({"status": 0}));
+        assert_eq!(
+            with_user["$and"][1]["$nor"][0]["masterKey.region"],
+            "eu-west-1"
+        );
+        // The suggestion is itself a valid rewrap.filter.
+        assert!(crate::validate::filter::unknown_operators(&with_user).is_empty());
     }
 }

@@ -355,3 +355,127 @@ async fn kmip_keys_move_off_listed_objects_onto_new_ones() {
     keyshift_ok(&d, &["verify"]);
     oracle_reads_with_only(&d, "kmip");
 }
+
+/// aws -> gcp with some keys under an AWS key that has since been disabled: rewrap
+/// writes nothing, names every such key (text and JSON) with its masterKey and the
+/// KMS's answer, and suggests the filter that moves the rest, which then works.
+#[tokio::test]
+async fn keys_the_source_cannot_unwrap_are_each_named_and_the_rest_can_move() {
+    let d = seed("aws", &[]);
+    let world = common::world();
+    let control = common::world_var(&world, "KS_AWS_CONTROL_URL");
+    let created: serde_json::Value =
+        serde_json::from_str(&stress::https_control(&format!("{control}/create"), "{}")).unwrap();
+    let doomed = created["arn"].as_str().unwrap().to_string();
+    let aws_toml = std::fs::read_to_string(d.dir.join("keyshift.toml")).unwrap();
+    let good = common::world_var(&world, "KS_AWS_KEY_ARN");
+    // Keys with a keyAltName (every fourth: 3 of 12) under the key to be disabled, the
+    // rest under the good one.
+    let to_doomed = aws_toml.replace(&good, &doomed).replace(
+        "[rewrap]\n",
+        "[rewrap]\nfilter = '{\"keyAltNames\": {\"$exists\": true}}'\n",
+    );
+    std::fs::write(d.dir.join("to-doomed.toml"), to_doomed).unwrap();
+    keyshift_ok(&d, &["rewrap", "-c", "to-doomed.toml", "--yes"]);
+    let local_only = aws_toml.replace(
+        "[rewrap]\n",
+        "[rewrap]\nfilter = '{\"masterKey.provider\": \"local\"}'\n",
+    );
+    std::fs::write(d.dir.join("to-good.toml"), local_only).unwrap();
+    keyshift_ok(&d, &["rewrap", "-c", "to-good.toml", "--yes"]);
+    stress::https_control(
+        &format!("{control}/disable"),
+        &format!(r#"{{"keyId": "{doomed}"}}"#),
+    );
+
+    let gcp = seed("gcp", &[]);
+    let gcp_toml = std::fs::read_to_string(gcp.dir.join("keyshift.toml")).unwrap();
+    let head = &aws_toml[..aws_toml.find("[kmsProviders.local]").unwrap()];
+    let config = format!(
+        "{head}{}{}{}[rewrap]\nbackupDir = \"keyshift-backups\"\n",
+        provider_sections(&aws_toml, "aws"),
+        provider_sections(&gcp_toml, "gcp"),
+        target_section(&gcp_toml)
+    );
+    std::fs::write(d.dir.join("to-gcp.toml"), &config).unwrap();
+    let mut second = Seeded {
+        dir: d.dir.clone(),
+        db: d.db.clone(),
+        key_vault_ns: d.key_vault_ns.clone(),
+        env: d.env.clone(),
+        wrapper: None,
+    };
+    second.env.extend(gcp.env.clone());
+    let before = d.all_keys().await;
+    let backups_before = d.backups().len();
+
+    let out = second.keyshift(&["rewrap", "-c", "to-gcp.toml", "--yes", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let named = doc["unreadableSourceKeys"].as_array().unwrap();
+    assert_eq!(named.len(), 3, "{doc}");
+    for k in named {
+        assert_eq!(k["masterKey"]["key"], doomed.as_str(), "{k}");
+        assert!(
+            k["error"].as_str().unwrap().contains("DisabledException"),
+            "{k}"
+        );
+    }
+    let doomed_ids: Vec<String> = before
+        .iter()
+        .filter(|k| {
+            k.get_document("masterKey").unwrap().get_str("key").ok() == Some(doomed.as_str())
+        })
+        .map(|k| match k.get("_id") {
+            Some(bson::Bson::Binary(b)) => {
+                bson::Uuid::from_bytes(b.bytes.clone().try_into().unwrap()).to_string()
+            }
+            _ => unreachable!(),
+        })
+        .collect();
+    let mut listed: Vec<String> = named
+        .iter()
+        .map(|k| k["id"].as_str().unwrap().to_string())
+        .collect();
+    listed.sort();
+    let mut expected = doomed_ids.clone();
+    expected.sort();
+    assert_eq!(
+        listed, expected,
+        "every key under the disabled key, and only those"
+    );
+    assert_eq!(d.all_keys().await, before, "nothing written");
+    assert_eq!(
+        d.backups().len(),
+        backups_before,
+        "no backup of a run that wrote nothing"
+    );
+
+    // In text, each is named on stderr.
+    let text = second.keyshift(&["rewrap", "-c", "to-gcp.toml", "--yes"]);
+    let stderr = String::from_utf8_lossy(&text.stderr);
+    assert_eq!(text.status.code(), Some(1));
+    for id in &doomed_ids {
+        assert!(stderr.contains(id.as_str()), "{id} not named: {stderr}");
+    }
+    assert!(stderr.contains("filter = '"), "{stderr}");
+
+    // The suggested filter moves every other key.
+    let filter = doc["suggestedFilter"].as_str().unwrap();
+    std::fs::write(
+        d.dir.join("to-gcp.toml"),
+        config.replace("[rewrap]\n", &format!("[rewrap]\nfilter = '{filter}'\n")),
+    )
+    .unwrap();
+    let moved = stress::json_of(
+        &["rewrap"],
+        &second.keyshift(&["rewrap", "-c", "to-gcp.toml", "--yes", "--json"]),
+        0,
+    );
+    assert_eq!(moved["rewrapped"], 9, "{moved}");
+}

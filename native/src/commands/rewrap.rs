@@ -36,6 +36,46 @@ fn report_json(r: &Report) -> serde_json::Value {
     })
 }
 
+/// Keys the source cannot unwrap: every one named (stderr, or the JSON document), then
+/// the stop. Nothing was written.
+fn unreadable_sources(
+    json: bool,
+    message: &str,
+    u: &crate::rewrap::sources::Unreadable,
+) -> Failure {
+    let keys: Vec<serde_json::Value> = u
+        .keys
+        .iter()
+        .map(|k| {
+            serde_json::json!({
+                "id": k.id,
+                "masterKey": bson::Bson::Document(k.master_key.clone()).into_relaxed_extjson(),
+                "error": k.error,
+            })
+        })
+        .collect();
+    if json {
+        print_json(&serde_json::json!({
+            "ok": false,
+            "exitCode": FAILED,
+            "error": message,
+            "unreadableSourceKeys": keys,
+            "suggestedFilter": u.filter,
+        }));
+    } else {
+        eprintln!("keyshift: keys the source cannot unwrap (nothing was written):");
+        for k in &u.keys {
+            eprintln!(
+                "  {}: masterKey {}: {}",
+                k.id,
+                bson::Bson::Document(k.master_key.clone()).into_relaxed_extjson(),
+                k.error
+            );
+        }
+    }
+    Failure::failed(format!("rewrap refused: {message}"))
+}
+
 /// Runs `rewrap`.
 pub async fn run(common: &Common, dry_run: bool, yes: bool) -> CmdResult {
     let settings = settings::load(&common.config)?;
@@ -104,7 +144,17 @@ pub async fn run(common: &Common, dry_run: bool, yes: bool) -> CmdResult {
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    let report = result.map_err(|e| Failure::failed(format!("rewrap stopped: {e}. Keys written before this point are proven and backed up; rerun to continue")))?;
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => match e.unreadable {
+            Some(u) => return Err(unreadable_sources(common.json, &e.message, &u)),
+            None => {
+                return Err(Failure::failed(format!(
+                    "rewrap stopped: {e}. Keys written before this point are proven and backed up; rerun to continue"
+                )));
+            }
+        },
+    };
     if common.json {
         print_json(&report_json(&report));
     } else {

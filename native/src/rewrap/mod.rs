@@ -27,6 +27,7 @@
 pub mod backup;
 pub mod cas;
 pub mod prove;
+pub mod sources;
 pub mod target;
 
 use std::collections::HashMap;
@@ -100,22 +101,37 @@ pub struct Report {
 
 /// Why a run stopped. Keys written before it stopped are proven and backed up.
 #[derive(Debug)]
-pub struct RewrapError(pub String);
+pub struct RewrapError {
+    /// What stopped the run, and what to do (never a secret).
+    pub message: String,
+    /// When the stop is keys the source cannot unwrap: every such key, named.
+    pub unreadable: Option<sources::Unreadable>,
+}
+
+impl RewrapError {
+    /// A stop described by `message`.
+    pub fn new(message: String) -> Self {
+        RewrapError {
+            message,
+            unreadable: None,
+        }
+    }
+}
 
 impl std::fmt::Display for RewrapError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
 impl std::error::Error for RewrapError {}
 
 fn fail(what: &str, e: impl std::fmt::Display) -> RewrapError {
-    RewrapError(format!("{what}: {e}"))
+    RewrapError::new(format!("{what}: {e}"))
 }
 
 fn db_fail(what: &str, e: mongodb::error::Error) -> RewrapError {
-    RewrapError(format!("{what}: {}", crate::deployment::describe(&e)))
+    RewrapError::new(format!("{what}: {}", crate::deployment::describe(&e)))
 }
 
 /// Progress events, for bars and logs.
@@ -151,9 +167,9 @@ pub fn master_key_of(doc: &RawDocumentBuf) -> Option<Document> {
 fn target_only(providers: &Document, target: &Document) -> Result<Document, RewrapError> {
     let name = target
         .get_str("provider")
-        .map_err(|_| RewrapError("the target master key names no provider".into()))?;
+        .map_err(|_| RewrapError::new("the target master key names no provider".into()))?;
     let creds = providers.get(name).cloned().ok_or_else(|| {
-        RewrapError(format!(
+        RewrapError::new(format!(
             "the target provider {name:?} is not among the configured kmsProviders"
         ))
     })?;
@@ -180,7 +196,8 @@ pub async fn run(job: &Job, progress: &dyn Fn(Progress)) -> Result<Report, Rewra
         target: job.target.clone(),
         run_id: job.run_id.clone(),
     };
-    let mut writer = backup::BackupWriter::create(&backup_dir, &header).map_err(RewrapError)?;
+    let mut writer =
+        backup::BackupWriter::create(&backup_dir, &header).map_err(RewrapError::new)?;
     let mut cursor = job
         .key_vault
         .find(job.filter.clone())
@@ -201,7 +218,7 @@ pub async fn run(job: &Job, progress: &dyn Fn(Progress)) -> Result<Report, Rewra
                 report.already_under_target += 1
             }
             _ => {
-                writer.push(&key).map_err(RewrapError)?;
+                writer.push(&key).map_err(RewrapError::new)?;
                 to_move += 1;
             }
         }
@@ -210,15 +227,26 @@ pub async fn run(job: &Job, progress: &dyn Fn(Progress)) -> Result<Report, Rewra
         }
     }
     progress(Progress::Scanned(report.selected));
-    let (backup_path, _) = writer.finish().map_err(RewrapError)?;
+    let (backup_path, _) = writer.finish().map_err(RewrapError::new)?;
     crate::failpoint::hit("rewrap.backup-synced");
     tracing::info!(selected = report.selected, to_move, backup = %backup_path.display(), "backup synced");
     progress(Progress::ToMove(to_move));
 
-    let result = move_keys(job, &backup_path, &target_providers, &mut report, progress).await;
+    // Every source master key must unwrap before anything is written.
+    let unreadable = if to_move > 0 {
+        sources::check(job, &backup_path).await
+    } else {
+        Ok(None)
+    };
+    let result = match unreadable {
+        Ok(None) => move_keys(job, &backup_path, &target_providers, &mut report, progress).await,
+        Ok(Some(u)) => Err(sources::stop(u)),
+        Err(e) => Err(e),
+    };
+    let untouched = matches!(&result, Err(e) if e.unreadable.is_some());
     if job.dry_run {
         let _ = std::fs::remove_dir_all(&backup_dir);
-    } else if to_move > 0 {
+    } else if to_move > 0 && !untouched {
         report.backup = Some(backup_path);
     } else {
         // Nothing to touch: an empty backup would only confuse a later rollback.
@@ -234,20 +262,24 @@ async fn move_keys(
     report: &mut Report,
     progress: &dyn Fn(Progress),
 ) -> Result<(), RewrapError> {
-    let mut reader = backup::BackupReader::open(backup_path).map_err(RewrapError)?;
+    let mut reader = backup::BackupReader::open(backup_path).map_err(RewrapError::new)?;
     let mut done = 0u64;
     // While one batch is proven and written, the next one is rewrapped, so the KMS sees
     // a steady stream instead of a drain at every phase boundary. The two sides share
     // `concurrency` (never more requests in flight than it allows) and memory holds at
     // most two batches.
     let (rewrap_io, prove_io) = split_concurrency(&job.kms);
-    let mut batch = reader.next_batch(job.batch_size).map_err(RewrapError)?;
+    let mut batch = reader
+        .next_batch(job.batch_size)
+        .map_err(RewrapError::new)?;
     if batch.is_empty() {
         return Ok(());
     }
     let mut rewrapped = rewrap_isolating(job, &batch, &job.kms).await?;
     loop {
-        let next = reader.next_batch(job.batch_size).map_err(RewrapError)?;
+        let next = reader
+            .next_batch(job.batch_size)
+            .map_err(RewrapError::new)?;
         let (outcomes, next_rewrapped) = if next.is_empty() {
             let outcomes =
                 prove_and_write(job, &batch, &rewrapped, target_providers, &job.kms).await;
@@ -367,7 +399,7 @@ async fn prove_and_write(
                 // every proof after it: stop as a refused rewrap does, with its hint.
                 Err(KeyOutcome::NotProven(why)) if permanent_kms_refusal(&why).is_some() => {
                     let hint = permanent_kms_refusal(&why).unwrap_or_default();
-                    return Err(RewrapError(format!(
+                    return Err(RewrapError::new(format!(
                         "proving a new wrapping: {why}. {hint}"
                     )));
                 }
@@ -378,7 +410,7 @@ async fn prove_and_write(
             }
             let swapped = cas::compare_and_swap(&job.key_vault, old, &new)
                 .await
-                .map_err(RewrapError)?;
+                .map_err(RewrapError::new)?;
             crate::failpoint::hit("rewrap.written");
             Ok((id, (!swapped).then_some(KeyOutcome::ChangedMeanwhile)))
         })
@@ -529,7 +561,7 @@ async fn rewrap_isolating(
             .into_iter()
             .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
             .unwrap_or(("", 0));
-        return Err(RewrapError(format!(
+        return Err(RewrapError::new(format!(
             "libmongocrypt refused every key of a batch ({} keys; {n} of them for: {why}). \
              That points at the configuration (for example the wrong local master key) \
              rather than at the key documents: check with `keyshift preflight`, and \
@@ -577,7 +609,7 @@ async fn rewrap_batch(
         Err(e) => {
             let e = e.to_string();
             return Err(match permanent_kms_refusal(&e) {
-                Some(hint) => RewrapError(format!("rewrapping a batch: {e}. {hint}")),
+                Some(hint) => RewrapError::new(format!("rewrapping a batch: {e}. {hint}")),
                 None => fail("rewrapping a batch", e),
             });
         }
@@ -589,7 +621,9 @@ async fn rewrap_batch(
     list.iter()
         .map(|v| match v {
             Bson::Document(d) => RawDocumentBuf::try_from(d).map_err(|e| fail("rewrap result", e)),
-            _ => Err(RewrapError("rewrap result holds a non-document".into())),
+            _ => Err(RewrapError::new(
+                "rewrap result holds a non-document".into(),
+            )),
         })
         .collect::<Result<_, _>>()
         .map(Ok)

@@ -96,8 +96,7 @@ async fn round_trip(
     let (under_old, old, old_stage) = open;
     let fail = RoundTrip::Failed;
     let id = key_id(new).map_err(fail)?;
-    let probe =
-        crate::crypto_hooks::random(32).map_err(|e| fail(NotProven(e.to_string())))?;
+    let probe = crate::crypto_hooks::random(32).map_err(|e| fail(NotProven(e.to_string())))?;
     let crypt_err =
         |stage: &str, e: &dyn std::fmt::Display| fail(NotProven(format!("{stage}: {e}")));
 
