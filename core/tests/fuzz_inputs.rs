@@ -11,6 +11,7 @@
 //!
 //! Budget: `KS_FUZZ_CASES` cases per target (default 4,000). Each target prints the
 //! cases it ran: `cargo test -p keyshift-core --test fuzz_inputs -- --nocapture`.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests read fixtures (core/clippy.toml)
 
 use keyshift_core::config::{Config, Rewrap};
 use keyshift_core::inventory::analyze;

@@ -7,6 +7,7 @@
 //! Regenerate the golden files after an intended change with
 //! `KEYSHIFT_UPDATE_GOLDEN=1 cargo test -p keyshift-core --test generate` and review the
 //! diff.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests read fixtures (core/clippy.toml)
 
 use std::path::PathBuf;
 

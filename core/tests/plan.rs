@@ -1,5 +1,6 @@
 //! Golden tests for plans: the normal rewrap, an exposed local key (rotation), an empty
 //! key vault, a vault with keys under an unconfigured provider, and no inventory.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests read fixtures (core/clippy.toml)
 
 use std::path::PathBuf;
 

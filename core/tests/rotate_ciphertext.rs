@@ -9,6 +9,7 @@
 //!
 //! Fuzz budget: `KS_FUZZ_CASES` (default 4,000) cases of arbitrary bytes, plus every
 //! byte string of a real ciphertext truncated at each length.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests read fixtures (core/clippy.toml)
 
 use keyshift_core::rotate::ciphertext::{
     BlobKind, DETERMINISTIC, Header, HeaderError, RANDOM, parse_header,

@@ -1,6 +1,7 @@
 //! `$jsonSchema` key id rewriting on the validators the test world seeds
 //! (tests/services/seed.py: `schema` / `enc`), as canonical extended JSON the way the
 //! bson crate writes it, plus a fuzz test over arbitrary JSON.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests read fixtures (core/clippy.toml)
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
