@@ -1,6 +1,7 @@
 //! Checks the browser guide is built (the binary embeds it), and finds the libmongocrypt that tests/setup.sh took from the pymongocrypt wheel and
 //! records its directory as the binary's rpath, so `keyshift` runs without
 //! LD_LIBRARY_PATH. mongocrypt-sys links against MONGOCRYPT_LIB_DIR (.cargo/config.toml).
+//! Release builds (KEYSHIFT_DIST=1, set by dist/build.sh) keep only `$ORIGIN/../lib`.
 
 use std::path::Path;
 
@@ -29,7 +30,12 @@ fn main() {
         );
     }
     println!("cargo:rerun-if-changed={}", lib.display());
-    // $ORIGIN/../lib first, for a relocated install; then the build's own copy.
+    // $ORIGIN/../lib first, for a relocated install (the release tarball's lib/).
     println!("cargo:rustc-link-arg=-Wl,-rpath,$ORIGIN/../lib");
-    println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
+    // Then the build's own copy, for development and tests, unless this is a release
+    // build (dist/build.sh sets KEYSHIFT_DIST=1): no path of the build machine ships.
+    println!("cargo:rerun-if-env-changed=KEYSHIFT_DIST");
+    if std::env::var_os("KEYSHIFT_DIST").is_none_or(|v| v.is_empty() || v == "0") {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
+    }
 }

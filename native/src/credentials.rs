@@ -15,7 +15,6 @@
 use std::time::{Duration, Instant};
 
 use bson::{Document, doc};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
@@ -146,103 +145,87 @@ fn token_from(body: &[u8], what: &str) -> Result<(Document, Option<Duration>), S
     Ok((doc! {"accessToken": token}, ttl))
 }
 
-/// A plain HTTP/1.1 GET (metadata services are link-local plain HTTP); the body of a
-/// 200 reply, else an error naming the status.
+/// Metadata token replies are small JSON documents; anything larger is refused.
+const MAX_BODY: usize = 64 << 10;
+
+/// A plain HTTP/1.1 GET through hyper (metadata services are link-local plain HTTP);
+/// the body of a 200 reply, else an error naming the status.
 async fn http_get(host: &str, path: &str, headers: &[(&str, &str)]) -> Result<Vec<u8>, String> {
+    use http_body_util::{BodyExt, Empty, Limited};
+    use hyper::body::Bytes;
     let exchange = async {
-        let mut stream = TcpStream::connect(host)
+        let stream = TcpStream::connect(host)
             .await
             .map_err(|e| format!("connect: {e}"))?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| format!("HTTP: {e}"))?;
+        let driver = tokio::spawn(connection);
         let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
-        let mut req = format!("GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n");
+        let mut request = hyper::Request::get(path).header("Host", name);
         for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
+            request = request.header(*k, *v);
         }
-        req.push_str("\r\n");
-        stream
-            .write_all(req.as_bytes())
+        let request = request
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| format!("request: {e}"))?;
+        let reply = sender
+            .send_request(request)
             .await
-            .map_err(|e| format!("send: {e}"))?;
-        let mut reply = Vec::new();
-        stream
-            .read_to_end(&mut reply)
+            .map_err(|e| format!("HTTP: {e}"))?;
+        let status = reply.status().as_u16();
+        let body = Limited::new(reply.into_body(), MAX_BODY)
+            .collect()
             .await
-            .map_err(|e| format!("receive: {e}"))?;
-        Ok::<_, String>(reply)
+            .map_err(|e| format!("receive: {e}"))?
+            .to_bytes();
+        driver.abort();
+        if status != 200 {
+            return Err(format!("HTTP {status}"));
+        }
+        Ok::<_, String>(body.to_vec())
     };
-    let reply = tokio::time::timeout(FETCH_TIMEOUT, exchange)
+    tokio::time::timeout(FETCH_TIMEOUT, exchange)
         .await
-        .map_err(|_| format!("no reply within {FETCH_TIMEOUT:?}"))??;
-    parse_reply(&reply)
-}
-
-fn parse_reply(reply: &[u8]) -> Result<Vec<u8>, String> {
-    let split = reply
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("malformed HTTP reply")?;
-    let head = String::from_utf8_lossy(&reply[..split]);
-    let status = head
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or("malformed HTTP status line")?;
-    let body = &reply[split + 4..];
-    let chunked = head.lines().any(|l| {
-        l.to_ascii_lowercase().starts_with("transfer-encoding:")
-            && l.to_ascii_lowercase().contains("chunked")
-    });
-    let body = if chunked {
-        dechunk(body)?
-    } else {
-        body.to_vec()
-    };
-    if status != 200 {
-        return Err(format!("HTTP {status}"));
-    }
-    Ok(body)
-}
-
-fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = body
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("malformed chunked body")?;
-        let size_text = String::from_utf8_lossy(&body[..line_end]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|_| "malformed chunk size")?;
-        body = &body[line_end + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        let chunk = body.get(..size).ok_or("truncated chunk")?;
-        out.extend_from_slice(chunk);
-        body = body.get(size + 2..).ok_or("truncated chunk")?;
-    }
+        .map_err(|_| format!("no reply within {FETCH_TIMEOUT:?}"))?
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    #[test]
-    fn replies_parse_plain_and_chunked() {
-        let plain = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
-        assert_eq!(parse_reply(plain).unwrap(), b"{}");
-        let chunked =
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{\"\r\n1\r\n}\r\n0\r\n\r\n";
-        assert_eq!(parse_reply(chunked).unwrap(), b"{\"}");
-        assert_eq!(
-            parse_reply(b"HTTP/1.1 403 Forbidden\r\n\r\nno").unwrap_err(),
-            "HTTP 403"
-        );
-        assert!(parse_reply(b"garbage").is_err());
-        assert!(
-            parse_reply(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").is_err()
-        );
+    /// Serves `reply` once on a loopback port and returns its address.
+    async fn serve_once(reply: &'static [u8]) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            s.write_all(reply).await.unwrap();
+            s.shutdown().await.unwrap();
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn replies_are_read_plain_chunked_and_refused_by_status() {
+        let plain = serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}").await;
+        assert_eq!(http_get(&plain, "/", &[]).await.unwrap(), b"{}");
+        let chunked = serve_once(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{\"\r\n1\r\n}\r\n0\r\n\r\n",
+        )
+        .await;
+        assert_eq!(http_get(&chunked, "/", &[]).await.unwrap(), b"{\"}");
+        let denied = serve_once(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno").await;
+        assert_eq!(http_get(&denied, "/", &[]).await.unwrap_err(), "HTTP 403");
+        let garbage = serve_once(b"garbage\r\n\r\n").await;
+        assert!(http_get(&garbage, "/", &[]).await.is_err());
+        let bad_chunk =
+            serve_once(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").await;
+        assert!(http_get(&bad_chunk, "/", &[]).await.is_err());
     }
 
     #[test]
@@ -254,5 +237,43 @@ mod tests {
         assert_eq!(ttl, Some(Duration::from_secs(120)));
         let err = token_from(br#"{"error":"nope"}"#, "Azure").unwrap_err();
         assert!(err.contains("no access_token"));
+    }
+}
+
+/// Properties of the token parser over any reply body a metadata endpoint (or something
+/// pretending to be one) can send: no panic, and a token whenever one is there.
+#[cfg(test)]
+mod properties {
+    use super::token_from;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_body_is_parsed_without_panic(body in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = token_from(&body, "x");
+        }
+
+        #[test]
+        fn a_token_is_found_in_either_clouds_shape(
+            token in "[A-Za-z0-9._-]{1,200}",
+            ttl in proptest::option::of(0u64..100_000),
+            as_string in any::<bool>(),
+            noise in proptest::collection::btree_map("[a-z_]{1,10}", "[a-z0-9]{0,10}", 0..5),
+        ) {
+            let mut v = serde_json::json!({"access_token": token});
+            for (k, n) in &noise {
+                if k != "access_token" && k != "expires_in" {
+                    v[k] = serde_json::json!(n);
+                }
+            }
+            if let Some(t) = ttl {
+                v["expires_in"] = if as_string { serde_json::json!(t.to_string()) } else { serde_json::json!(t) };
+            }
+            let (doc, got) = token_from(v.to_string().as_bytes(), "x").unwrap();
+            prop_assert_eq!(doc.get_str("accessToken").unwrap(), token.as_str());
+            prop_assert_eq!(got, ttl.map(std::time::Duration::from_secs));
+        }
     }
 }

@@ -19,6 +19,7 @@ use rsa::pkcs1v15::SigningKey;
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::signature::{SignatureEncoding, Signer};
 use sha2::{Digest, Sha256, Sha512};
+use zeroize::Zeroizing;
 
 /// A primitive failed; the message never contains key material or input bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,11 +81,12 @@ pub fn aes_256_ctr(key: &[u8], iv: &[u8], input: &[u8]) -> Result<Vec<u8>> {
     check_key_iv(key, iv)?;
     let mut cipher = ctr::Ctr128BE::<Aes256>::new_from_slices(key, iv)
         .map_err(|_| CryptoError("AES-256-CTR: bad key or IV length"))?;
-    let mut buf = input.to_vec();
+    // Zeroed if the keystream runs out half-way; moved out whole on success.
+    let mut buf = Zeroizing::new(input.to_vec());
     cipher
         .try_apply_keystream(&mut buf)
         .map_err(|_| CryptoError("AES-256-CTR: keystream exhausted"))?;
-    Ok(buf)
+    Ok(std::mem::take(&mut *buf))
 }
 
 /// AES-256-ECB encryption of whole blocks (libmongocrypt's fallback for CTR).
@@ -138,8 +140,11 @@ pub fn sign_rsassa_pkcs1_v1_5_sha256(pkcs8_der: &[u8], input: &[u8]) -> Result<V
 }
 
 /// Turns a primitive's result into what libmongocrypt expects: bytes written to `out`.
+/// The result (a decrypted DEK, a new DEK's random bytes, a keystream, a MAC key) is
+/// moved, not copied, into a wrapper that zeroes it when this returns: the only copy
+/// left is the one libmongocrypt owns.
 fn emit(result: Result<Vec<u8>>, out: &mut dyn Write) -> CryptResult<()> {
-    let bytes = result.map_err(to_crypt_error)?;
+    let bytes = Zeroizing::new(result.map_err(to_crypt_error)?);
     out.write_all(&bytes).map_err(|_| CryptError {
         kind: ErrorKind::Client,
         code: None,

@@ -62,6 +62,8 @@ pub static ASSETS: &[Asset] = &[
 
 /// Largest request head accepted (request line and headers).
 const MAX_HEAD: usize = 16 * 1024;
+/// More request headers than this is not a browser asking for a page.
+const MAX_HEADERS: usize = 64;
 /// How long a client may take to send its request head.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -135,26 +137,32 @@ impl Response {
 /// Answers one request head (everything up to the blank line) for a server listening
 /// on `port`. Pure: no I/O, so every refusal is unit-tested.
 pub fn respond(head: &[u8], port: u16) -> Response {
-    let Ok(text) = std::str::from_utf8(head) else {
-        return Response::error(400, "bad request\n");
-    };
-    let mut lines = text.split("\r\n");
-    let request_line = lines.next().unwrap_or("");
-    let mut parts = request_line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Response::error(400, "bad request\n");
-    };
-    if !version.starts_with("HTTP/1.") {
-        return Response::error(400, "bad request\n");
+    // `head` stops before the blank line; httparse wants the whole head.
+    let mut whole = Vec::with_capacity(head.len() + 4);
+    whole.extend_from_slice(head);
+    whole.extend_from_slice(b"\r\n\r\n");
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(&whole) {
+        Ok(httparse::Status::Complete(n)) if n == whole.len() => {}
+        Err(httparse::Error::TooManyHeaders) => {
+            return Response::error(431, "too many request headers\n");
+        }
+        _ => return Response::error(400, "bad request\n"),
     }
+    let (Some(method), Some(target)) = (request.method, request.path) else {
+        return Response::error(400, "bad request\n");
+    };
     // DNS rebinding: a page elsewhere must not reach the guide through a name that
-    // resolves to 127.0.0.1.
-    let host = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(n, _)| n.trim().eq_ignore_ascii_case("host"))
-        .map(|(_, v)| v.trim());
+    // resolves to 127.0.0.1. Exactly one Host header, naming the loopback address.
+    let mut hosts = request
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("host"));
+    let host = match (hosts.next(), hosts.next()) {
+        (Some(h), None) => std::str::from_utf8(h.value).ok().map(str::trim),
+        _ => None,
+    };
     let allowed = [format!("127.0.0.1:{port}"), format!("localhost:{port}")];
     if !host.is_some_and(|h| allowed.iter().any(|a| a.eq_ignore_ascii_case(h))) {
         return Response::error(421, "wrong host: use http://127.0.0.1 as printed\n");
@@ -412,5 +420,78 @@ mod tests {
         assert!(text.contains(&format!("Content-Security-Policy: {CSP}\r\n")));
         assert!(text.contains("prefers-color-scheme"));
         server.abort();
+    }
+}
+
+/// Properties of the request parser over inputs no one would type: whatever bytes
+/// arrive, the answer is one of the policy's statuses, never a panic, and only a
+/// well-formed GET or HEAD for an embedded file with the right Host gets a 200.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const PORT: u16 = 7468;
+
+    fn request(method: &str, target: &str, host: &str) -> Vec<u8> {
+        format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nAccept: */*").into_bytes()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_bytes_get_a_policy_answer(head in proptest::collection::vec(any::<u8>(), 0..4096)) {
+            let r = respond(&head, PORT);
+            prop_assert!([200, 400, 404, 405, 421, 431].contains(&r.status), "{}", r.status);
+            prop_assert!(r.head().ends_with("\r\n\r\n"));
+        }
+
+        #[test]
+        fn only_listed_files_on_the_loopback_host_are_served(
+            target in "/[a-zA-Z0-9._/%?#-]{0,40}",
+            host in prop_oneof![
+                Just(format!("127.0.0.1:{PORT}")),
+                Just(format!("LOCALHOST:{PORT}")),
+                Just("127.0.0.1".to_string()),
+                Just(format!("evil.example:{PORT}")),
+                "[a-z0-9.:]{0,20}",
+            ],
+        ) {
+            let r = respond(&request("GET", &target, &host), PORT);
+            let path = target.split(['?', '#']).next().unwrap().trim_start_matches('/');
+            let path = if path.is_empty() { "index.html" } else { path };
+            let listed = ASSETS.iter().any(|a| a.path == path);
+            let good_host = host.eq_ignore_ascii_case(&format!("127.0.0.1:{PORT}"))
+                || host.eq_ignore_ascii_case(&format!("localhost:{PORT}"));
+            if r.status == 200 {
+                prop_assert!(good_host && listed, "{target} via {host}");
+            }
+            if !good_host {
+                prop_assert_eq!(r.status, 421);
+            }
+            if good_host && listed && !target.contains("..") && !target.contains('%')
+                && !target.contains("//") && !target.contains("/./")
+            {
+                prop_assert_eq!(r.status, 200, "{}", target);
+            }
+        }
+
+        #[test]
+        fn traversal_never_succeeds(
+            prefix in "[a-z/]{0,10}",
+            dots in prop_oneof![Just(".."), Just("."), Just("%2e%2e"), Just("\\"), Just("//")],
+            suffix in "[a-z/.]{0,10}",
+        ) {
+            let target = format!("/{prefix}{dots}/{suffix}");
+            let r = respond(&request("GET", &target, &format!("127.0.0.1:{PORT}")), PORT);
+            prop_assert!(r.status == 400 || r.status == 404, "{target}: {}", r.status);
+        }
+
+        #[test]
+        fn a_second_host_header_is_refused(second in "[a-z0-9.:]{1,20}") {
+            let head = format!("GET / HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\nHost: {second}");
+            prop_assert_eq!(respond(head.as_bytes(), PORT).status, 421);
+        }
     }
 }

@@ -15,6 +15,7 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+use zeroize::Zeroizing;
 
 use crate::kms_tls::KmsTls;
 
@@ -105,7 +106,10 @@ pub fn certificate_problem(e: &std::io::Error) -> Option<String> {
             "is signed by an authority this machine does not trust",
             "for a private CA, set tlsCAFile in this provider's [tlsOptions] (the CA's PEM file)",
         ),
-        C::Revoked => ("has been revoked", "the KMS must present a valid certificate"),
+        C::Revoked => (
+            "has been revoked",
+            "the KMS must present a valid certificate",
+        ),
         C::BadSignature | C::BadEncoding => (
             "is malformed or its signature does not verify",
             "check that the endpoint is the KMS and not a proxy presenting its own certificate",
@@ -115,7 +119,9 @@ pub fn certificate_problem(e: &std::io::Error) -> Option<String> {
             "check the endpoint and tlsCAFile in this provider's [tlsOptions]",
         ),
     };
-    Some(format!("{what} ({cert:?}): {fix}. Certificate failures are not retried"))
+    Some(format!(
+        "{what} ({cert:?}): {fix}. Certificate failures are not retried"
+    ))
 }
 
 fn bad_endpoint(endpoint: &str) -> mongocrypt::error::Error {
@@ -218,12 +224,14 @@ impl KmsIo {
             .await
             .map_err(|e| Failure::Retry(format!("connect: {e}")))?;
         tcp.set_nodelay(true).ok();
-        let mut tls = connector.connect(name, tcp).await.map_err(|e| {
-            match certificate_problem(&e) {
-                Some(why) => Failure::Certificate(why),
-                None => Failure::Retry(format!("TLS handshake: {e}")),
-            }
-        })?;
+        let mut tls =
+            connector
+                .connect(name, tcp)
+                .await
+                .map_err(|e| match certificate_problem(&e) {
+                    Some(why) => Failure::Certificate(why),
+                    None => Failure::Retry(format!("TLS handshake: {e}")),
+                })?;
         // One ClientConfig per provider for the whole run: its session cache lets
         // later connections resume (TLS 1.3 tickets) when the KMS offers it.
         tracing::debug!(
@@ -241,7 +249,10 @@ impl KmsIo {
         if kmip {
             return stream_reply(kms, &mut tls).await;
         }
-        let mut reply = Vec::new();
+        // The reply may carry a DEK (AWS Decrypt's Plaintext, Azure's unwrapped value):
+        // zeroed on drop, and sized so a KMS-sized reply never reallocates (a
+        // reallocation would leave an unwiped copy behind).
+        let mut reply = Zeroizing::new(Vec::with_capacity(REPLY_CAPACITY));
         match (&mut tls)
             .take(MAX_HTTP_REPLY)
             .read_to_end(&mut reply)
@@ -275,13 +286,16 @@ impl KmsIo {
 const LOCAL_ATTEMPTS: u32 = 3;
 /// KMS replies are small; anything larger is not a KMS.
 const MAX_HTTP_REPLY: u64 = 1 << 20;
+/// Room for any KMS reply seen in practice (a few KiB) without reallocating.
+const REPLY_CAPACITY: usize = 64 << 10;
 
 /// Streams a KMIP reply into libmongocrypt as it asks for bytes.
 async fn stream_reply(
     kms: &mut KmsCtx<'_>,
     tls: &mut (impl AsyncReadExt + Unpin),
 ) -> Result<(), Failure> {
-    let mut buf = Vec::new();
+    // KMIP replies carry key material (a Get's secret data): zeroed on drop.
+    let mut buf = Zeroizing::new(Vec::with_capacity(REPLY_CAPACITY));
     let mut fed = false;
     while kms.bytes_needed() > 0 {
         buf.resize(kms.bytes_needed() as usize, 0);
@@ -310,22 +324,29 @@ async fn stream_reply(
 /// Whether an HTTP reply is a transient refusal: a cut reply, throttling (AWS says
 /// ThrottlingException with HTTP 400; Azure and GCP say 429) or a server error (5xx).
 fn transient_http(reply: &[u8]) -> Option<String> {
-    let Some(head_end) = reply.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return Some("the reply ended before its headers did".into());
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut head = httparse::Response::new(&mut headers);
+    let head_len = match head.parse(reply) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            return Some("the reply ended before its headers did".into());
+        }
+        // Not HTTP as httparse reads it: libmongocrypt's own parser gives the error.
+        Err(_) => return None,
     };
-    let head = String::from_utf8_lossy(&reply[..head_end]);
-    let status: u16 = head
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())?;
-    let body = &reply[head_end + 4..];
-    let length = head.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.trim()
-            .eq_ignore_ascii_case("content-length")
-            .then(|| v.trim().parse::<usize>().ok())?
-    });
+    let status = head.code?;
+    let body = &reply[head_len..];
+    let length = head
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .and_then(|h| {
+            std::str::from_utf8(h.value)
+                .ok()?
+                .trim()
+                .parse::<usize>()
+                .ok()
+        });
     if length.is_some_and(|n| body.len() < n) {
         return Some("the reply was cut short".into());
     }
@@ -380,5 +401,59 @@ mod tests {
         assert_eq!(split_endpoint("[::1]:5696"), Some(("::1", 5696)));
         assert_eq!(split_endpoint("no-port"), None);
         assert_eq!(split_endpoint("host:notaport"), None);
+    }
+}
+
+/// Properties of the reply framing over any bytes a network can deliver: no panic, and
+/// on well-formed replies the right verdict (a whole 2xx/4xx answer is libmongocrypt's
+/// to judge; a cut one, a 429, a 5xx or AWS throttling is retried).
+#[cfg(test)]
+mod properties {
+    use super::transient_http;
+    use proptest::prelude::*;
+
+    fn reply(status: u16, headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
+        let mut out = format!("HTTP/1.1 {status} Whatever\r\n").into_bytes();
+        for (k, v) in headers {
+            out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(body);
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_bytes_are_judged_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+            let _ = transient_http(&bytes);
+        }
+
+        #[test]
+        fn whole_replies_are_judged_by_status(
+            status in 100u16..600,
+            body in proptest::collection::vec(any::<u8>(), 0..512),
+            extra in proptest::collection::vec(("[A-Za-z-]{1,12}", "[ -~]{0,30}"), 0..6),
+        ) {
+            let mut headers = extra.clone();
+            headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-length"));
+            headers.push(("Content-Length".into(), body.len().to_string()));
+            let verdict = transient_http(&reply(status, &headers, &body));
+            let aws_throttle = status == 400
+                && body.windows(19).any(|w| w == b"ThrottlingException");
+            let transient = status == 429 || (500..600).contains(&status) || aws_throttle;
+            prop_assert_eq!(verdict.is_some(), transient, "{} {:?}", status, verdict);
+        }
+
+        #[test]
+        fn a_reply_cut_anywhere_is_retried(
+            body in proptest::collection::vec(any::<u8>(), 1..512),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let whole = reply(200, &[("Content-Length".into(), body.len().to_string())], &body);
+            let at = cut.index(whole.len());
+            prop_assert!(transient_http(&whole[..at]).is_some(), "cut at {} of {}", at, whole.len());
+        }
     }
 }

@@ -71,7 +71,11 @@ async fn a_certificate_that_does_not_verify_stops_at_the_first_attempt() {
         );
         assert!(stderr.contains(hint), "{kind}: {stderr}");
         assert!(!stderr.contains("unreachable after retries"), "{stderr}");
-        assert_eq!(attempts(kind) - tried, 1, "{kind}: one attempt, never retried");
+        assert_eq!(
+            attempts(kind) - tried,
+            1,
+            "{kind}: one attempt, never retried"
+        );
         let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(doc["ok"], false, "{doc}");
         assert_eq!(s.all_keys().await, before, "{kind}: nothing written");

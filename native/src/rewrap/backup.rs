@@ -40,15 +40,71 @@ fn io_err(path: &Path, e: std::io::Error) -> String {
     format!("backup {}: {e}", path.display())
 }
 
+/// Makes `dir` (0700) if it is missing, and refuses one any user may write into
+/// without the sticky bit: there another user could delete or swap a backup.
+pub fn ensure_private_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| io_err(dir, e))?;
+    let meta = std::fs::metadata(dir).map_err(|e| io_err(dir, e))?;
+    if !meta.is_dir() {
+        return Err(format!("backup {}: not a directory", dir.display()));
+    }
+    let mode = meta.permissions().mode();
+    if mode & 0o002 != 0 && mode & 0o1000 == 0 {
+        return Err(format!(
+            "backup directory {} is writable by every user (mode {:o}): another user could \
+             replace a backup. Use a directory only you can write to (chmod 700), or set \
+             [rewrap] backupDir",
+            dir.display(),
+            mode & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+/// A fresh private directory under the system's temporary directory, made atomically
+/// (mode 0700, a random name, never an existing path): scratch space another user on
+/// the host can neither pre-create nor link.
+pub fn private_temp_dir(prefix: &str) -> Result<PathBuf, String> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    let base = std::env::temp_dir();
+    for _ in 0..16 {
+        let mut rand = [0u8; 12];
+        getrandom::fill(&mut rand).map_err(|e| format!("random source: {e}"))?;
+        let name: String = rand.iter().map(|b| format!("{b:02x}")).collect();
+        let dir = base.join(format!("{prefix}-{name}"));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io_err(&dir, e)),
+        }
+    }
+    Err(format!(
+        "cannot make a private directory in {}",
+        base.display()
+    ))
+}
+
 impl BackupWriter {
     /// Creates `dir/keyshift-backup-RUN.jsonl` (never overwrites) and writes the header.
     pub fn create(dir: &Path, header: &Header) -> Result<Self, String> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| io_err(dir, e))?;
-        let path = dir.join(format!("keyshift-backup-{}.jsonl", header.run_id));
+        Self::create_named(
+            dir,
+            &format!("keyshift-backup-{}.jsonl", header.run_id),
+            header,
+        )
+    }
+
+    /// Creates `dir/FILE_NAME` and writes the header. The file is created exclusively
+    /// (O_CREAT|O_EXCL): an existing file, or a symbolic link someone left at that path,
+    /// makes it fail instead of being written through or overwritten.
+    pub fn create_named(dir: &Path, file_name: &str, header: &Header) -> Result<Self, String> {
+        ensure_private_dir(dir)?;
+        let path = dir.join(file_name);
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -227,6 +283,45 @@ mod tests {
             .collect();
         assert_eq!(back, (0..5).map(key).collect::<Vec<_>>());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_pre_created_file_or_link_at_the_path_is_never_written_through() {
+        let dir = private_temp_dir("ks-backup-link-test").unwrap();
+        let header = Header {
+            key_vault: "encryption.__keyVault".into(),
+            target: doc! {"provider": "local"},
+            run_id: "link".into(),
+        };
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.join("keyshift-backup-link.jsonl")).unwrap();
+        assert!(BackupWriter::create(&dir, &header).is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        std::fs::write(dir.join("named.jsonl"), "someone else's").unwrap();
+        assert!(BackupWriter::create_named(&dir, "named.jsonl", &header).is_err());
+        assert_eq!(
+            std::fs::read_to_string(dir.join("named.jsonl")).unwrap(),
+            "someone else's"
+        );
+        // A directory anyone may write into (no sticky bit) is refused.
+        let open = dir.join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = BackupWriter::create(&open, &header).err().unwrap();
+        assert!(e.contains("writable by every user"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn private_temp_dirs_are_fresh_and_0700() {
+        let a = private_temp_dir("ks-scratch-test").unwrap();
+        let b = private_temp_dir("ks-scratch-test").unwrap();
+        assert_ne!(a, b);
+        let mode = std::fs::metadata(&a).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        std::fs::remove_dir(&a).unwrap();
+        std::fs::remove_dir(&b).unwrap();
     }
 
     #[test]

@@ -164,30 +164,21 @@ pub fn master_key_of(doc: &RawDocumentBuf) -> Option<Document> {
     }
 }
 
-fn target_only(providers: &Document, target: &Document) -> Result<Document, RewrapError> {
-    let name = target
-        .get_str("provider")
-        .map_err(|_| RewrapError::new("the target master key names no provider".into()))?;
-    let creds = providers.get(name).cloned().ok_or_else(|| {
-        RewrapError::new(format!(
-            "the target provider {name:?} is not among the configured kmsProviders"
-        ))
-    })?;
-    Ok(doc! { name: creds })
-}
-
 /// Runs a rewrap job to the end (or to its first fatal error).
 pub async fn run(job: &Job, progress: &dyn Fn(Progress)) -> Result<Report, RewrapError> {
     let mut report = Report {
         dry_run: job.dry_run,
         ..Report::default()
     };
-    let target_providers = target_only(job.kms_providers.expose(), &job.target)?;
+    let target_providers = job
+        .kms_providers
+        .only_provider_of(&job.target)
+        .map_err(RewrapError::new)?;
 
     // 1 + 2: select, skip what is done, back up the rest. In a dry run the "backup"
     // lives in a temporary file that is removed at the end.
     let backup_dir = if job.dry_run {
-        std::env::temp_dir().join(format!("keyshift-dry-run-{}", job.run_id))
+        backup::private_temp_dir("keyshift-dry-run").map_err(RewrapError::new)?
     } else {
         job.backup_dir.clone()
     };
@@ -239,7 +230,16 @@ pub async fn run(job: &Job, progress: &dyn Fn(Progress)) -> Result<Report, Rewra
         Ok(None)
     };
     let result = match unreadable {
-        Ok(None) => move_keys(job, &backup_path, &target_providers, &mut report, progress).await,
+        Ok(None) => {
+            move_keys(
+                job,
+                &backup_path,
+                target_providers.expose(),
+                &mut report,
+                progress,
+            )
+            .await
+        }
         Ok(Some(u)) => Err(sources::stop(u)),
         Err(e) => Err(e),
     };

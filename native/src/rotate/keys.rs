@@ -100,8 +100,8 @@ pub fn write_backup(
     w.finish()
 }
 
-/// A backup file named `<name>.jsonl` (rewrap's writer names its own files; this
-/// renames the fresh file at once, before anything is in it, and syncs the directory).
+/// A backup file named `<name>.jsonl` in rewrap's format, created exclusively (an
+/// existing file or link at that path is never overwritten or written through).
 pub struct BackupFile {
     writer: backup::BackupWriter,
     path: PathBuf,
@@ -114,17 +114,12 @@ impl BackupFile {
         name: &str,
         header: &backup::Header,
     ) -> Result<Self, String> {
-        let path = dir.join(format!("{name}.jsonl"));
-        if path.exists() {
-            return Err(format!("backup {} already exists", path.display()));
-        }
-        let writer = backup::BackupWriter::create(dir, header)?;
-        let made = dir.join(format!("keyshift-backup-{}.jsonl", header.run_id));
-        std::fs::rename(&made, &path).map_err(|e| format!("backup {}: {e}", path.display()))?;
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| format!("backup {}: {e}", dir.display()))?;
-        Ok(BackupFile { writer, path })
+        let file_name = format!("{name}.jsonl");
+        let writer = backup::BackupWriter::create_named(dir, &file_name, header)?;
+        Ok(BackupFile {
+            writer,
+            path: dir.join(file_name),
+        })
     }
 
     /// Appends one key document.
@@ -151,17 +146,6 @@ impl BackupFile {
     pub fn path(&self) -> &std::path::Path {
         &self.path
     }
-}
-
-/// libmongocrypt kmsProviders holding only the target's provider.
-pub fn target_only(providers: &Document, target_mk: &Document) -> Result<Document, String> {
-    let name = target_mk
-        .get_str("provider")
-        .map_err(|_| "the target master key names no provider".to_string())?;
-    let creds = providers.get(name).cloned().ok_or_else(|| {
-        format!("the target provider {name:?} is not among the configured kmsProviders")
-    })?;
-    Ok(doc! { name: creds })
 }
 
 /// Makes a new DEK under the target with `_id` = `id` (not inserted).
@@ -194,7 +178,7 @@ pub struct Ensure<'a> {
     /// The key vault.
     pub key_vault: &'a Collection<RawDocumentBuf>,
     /// Every configured provider (libmongocrypt form).
-    pub providers: &'a Document,
+    pub providers: &'a crate::secret::SecretDoc,
     /// The target master key.
     pub target_mk: &'a Document,
     /// KMS transport.
@@ -212,9 +196,11 @@ pub async fn ensure(
     old: &[RawDocumentBuf],
     mut created: Option<BackupFile>,
 ) -> Result<(Vec<Pair>, Option<PathBuf>), String> {
-    let only_target = target_only(e.providers, e.target_mk)?;
-    let maker = crypt::build(&only_target).map_err(|err| format!("libmongocrypt: {err}"))?;
-    let prover = crypt::build(&only_target).map_err(|err| format!("libmongocrypt: {err}"))?;
+    let only_target = e.providers.only_provider_of(e.target_mk)?;
+    let maker =
+        crypt::build(only_target.expose()).map_err(|err| format!("libmongocrypt: {err}"))?;
+    let prover =
+        crypt::build(only_target.expose()).map_err(|err| format!("libmongocrypt: {err}"))?;
     let mut pairs = Vec::with_capacity(old.len());
     let mut any_created = false;
     for chunk in old.chunks(e.batch_size.max(1)) {

@@ -271,7 +271,7 @@ pub async fn run(
     };
     let ensure = keys::Ensure {
         key_vault: &job.key_vault,
-        providers: job.kms_providers.expose(),
+        providers: &job.kms_providers,
         target_mk: &job.target,
         kms: &job.kms,
         batch_size: job.batch_size,

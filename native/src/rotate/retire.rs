@@ -223,8 +223,8 @@ pub async fn run(job: &Job) -> Result<Report, String> {
     let old_ids: HashSet<[u8; 16]> = olds.iter().filter_map(|(d, _)| id_of(d)).collect();
 
     // 2. Verify: replacements under the target and readable through it alone.
-    let only_target = keys::target_only(job.kms_providers.expose(), &job.target)?;
-    let prover = crypt::build(&only_target).map_err(|e| format!("libmongocrypt: {e}"))?;
+    let only_target = job.kms_providers.only_provider_of(&job.target)?;
+    let prover = crypt::build(only_target.expose()).map_err(|e| format!("libmongocrypt: {e}"))?;
     let unproven: Vec<(String, String)> = stream::iter(olds.iter())
         .map(|(_, new)| {
             let prover = &prover;
