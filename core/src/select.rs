@@ -38,24 +38,36 @@ pub fn master_key_fields(kind: ProviderKind) -> &'static [&'static str] {
 
 /// The query matching keys whose masterKey is NOT the target's.
 pub fn not_under_target(target: &Target) -> Value {
-    let doc = target.master_key.to_document(&target.provider);
-    let fields: Vec<&str> = ProviderKind::of_name(&target.provider)
+    not_under_master_key(&target.master_key.to_document(&target.provider))
+}
+
+/// The query matching keys whose masterKey is NOT `target` (a masterKey document with
+/// `provider`, as key documents hold it).
+pub fn not_under_master_key(target: &Map<String, Value>) -> Value {
+    let provider = target.get("provider").and_then(Value::as_str).unwrap_or("");
+    let kind = ProviderKind::of_name(provider);
+    let fields: Vec<&str> = kind
         .map(master_key_fields)
         .unwrap_or(&[])
         .iter()
         .copied()
-        .chain(doc.keys().map(String::as_str).filter(|k| *k != "provider"))
+        .chain(
+            target
+                .keys()
+                .map(String::as_str)
+                .filter(|k| *k != "provider"),
+        )
         .collect();
-    let mut or = vec![json!({"masterKey.provider": {"$ne": target.provider}})];
+    let mut or = vec![json!({"masterKey.provider": {"$ne": provider}})];
     let mut seen = std::collections::BTreeSet::new();
-    let kmip = ProviderKind::of_name(&target.provider) == Some(ProviderKind::Kmip);
+    let kmip = kind == Some(ProviderKind::Kmip);
     for field in fields {
         if !seen.insert(field) {
             continue;
         }
         let path = format!("masterKey.{field}");
         let mut cond = Map::new();
-        match (doc.get(field), field) {
+        match (target.get(field), field) {
             // A KMIP server assigns keyId when the target names none (is_under_target).
             (None, "keyId") if kmip => continue,
             // delegated: absent means false.
@@ -69,6 +81,46 @@ pub fn not_under_target(target: &Target) -> Value {
         or.push(Value::Object(cond));
     }
     json!({"$or": or})
+}
+
+/// The two queries a rewrap sends: the keys it reads (`rewrap`), and the keys it only
+/// counts because they are already under the target (`already_under`). Within the
+/// user's filter every key matches exactly one of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selection {
+    /// Keys not under the target, or under a KMIP object listed for replacement.
+    pub rewrap: Value,
+    /// The rest of the user's filter.
+    pub already_under: Value,
+}
+
+/// The [`Selection`] for `target` (a masterKey document with `provider`), the KMIP
+/// objects `[rewrap] kmipReplaceKeyIds` lists (they move although they are on the
+/// target's server, [`crate::config::Rewrap::replaces`]) and the user's filter (a query
+/// document, or none).
+pub fn selection(
+    target: &Map<String, Value>,
+    kmip_replace_key_ids: Option<&[String]>,
+    user: Option<Value>,
+) -> Selection {
+    let mut base = not_under_master_key(target);
+    let provider = target.get("provider").and_then(Value::as_str).unwrap_or("");
+    let replaced = kmip_replace_key_ids.filter(|ids| !ids.is_empty());
+    let kmip = ProviderKind::of_name(provider) == Some(ProviderKind::Kmip);
+    if let (Some(ids), Some(or), true) = (replaced, base["$or"].as_array_mut(), kmip) {
+        or.push(json!({"masterKey.provider": provider, "masterKey.keyId": {"$in": ids}}));
+    }
+    let rest = json!({"$nor": [base.clone()]});
+    match user.filter(|u| u.as_object().is_some_and(|o| !o.is_empty())) {
+        Some(user) => Selection {
+            rewrap: json!({"$and": [user.clone(), base]}),
+            already_under: json!({"$and": [user, rest]}),
+        },
+        None => Selection {
+            rewrap: base,
+            already_under: rest,
+        },
+    }
 }
 
 /// A `rewrap.filter` that leaves out every key under one of `master_keys` (masterKey
@@ -100,9 +152,21 @@ pub fn excluding_master_keys(master_keys: &[Value], user_filter: Option<&str>) -
     }
 }
 
-/// The query `keyshift rewrap` runs: keys not under the target, narrowed by
-/// `rewrap.filter` when there is one. Errors are the same diagnostics validation gives.
+/// The query `keyshift rewrap` runs: keys not under the target (or under a KMIP object
+/// `kmipReplaceKeyIds` lists), narrowed by `rewrap.filter` when there is one. Keys
+/// already under the target are never read, so a rerun after a finished move reads no
+/// key document. Errors are the same diagnostics validation gives.
 pub fn rewrap_filter(config: &Config) -> Result<Value, Diagnostic> {
+    config_selection(config).map(|s| s.rewrap)
+}
+
+/// The keys a rewrap leaves alone because they are already under the target (counted,
+/// never read): the complement of [`rewrap_filter`] within the user's filter.
+pub fn already_under_target(config: &Config) -> Result<Value, Diagnostic> {
+    config_selection(config).map(|s| s.already_under)
+}
+
+fn config_selection(config: &Config) -> Result<Selection, Diagnostic> {
     let target = config.target.as_ref().ok_or_else(|| {
         Diagnostic::error(
             codes::MISSING_FIELD,
@@ -111,30 +175,37 @@ pub fn rewrap_filter(config: &Config) -> Result<Value, Diagnostic> {
             "Add a [target] section.",
         )
     })?;
-    let base = not_under_target(target);
-    let Some(text) = config
-        .rewrap
-        .as_ref()
+    let rewrap = config.rewrap.as_ref();
+    let user = match rewrap
         .and_then(|r| r.filter.as_deref())
         .filter(|f| !f.trim().is_empty())
-    else {
-        return Ok(base);
+    {
+        None => None,
+        Some(text) => match serde_json::from_str::<Value>(text) {
+            Ok(user) if user.is_object() => Some(user),
+            Ok(_) => {
+                return Err(Diagnostic::error(
+                    codes::RW_FILTER_OBJECT,
+                    "/rewrap/filter",
+                    "rewrap.filter must be a query document (a JSON object)",
+                    "Wrap the condition in braces.",
+                ));
+            }
+            Err(e) => {
+                return Err(Diagnostic::error(
+                    codes::RW_FILTER_JSON,
+                    "/rewrap/filter",
+                    format!("rewrap.filter is not valid extended JSON: {e}"),
+                    "Write a MongoDB query in extended JSON with double-quoted keys.",
+                ));
+            }
+        },
     };
-    match serde_json::from_str::<Value>(text) {
-        Ok(user) if user.is_object() => Ok(json!({"$and": [user, base]})),
-        Ok(_) => Err(Diagnostic::error(
-            codes::RW_FILTER_OBJECT,
-            "/rewrap/filter",
-            "rewrap.filter must be a query document (a JSON object)",
-            "Wrap the condition in braces.",
-        )),
-        Err(e) => Err(Diagnostic::error(
-            codes::RW_FILTER_JSON,
-            "/rewrap/filter",
-            format!("rewrap.filter is not valid extended JSON: {e}"),
-            "Write a MongoDB query in extended JSON with double-quoted keys.",
-        )),
-    }
+    Ok(selection(
+        &target.master_key.to_document(&target.provider),
+        rewrap.and_then(|r| r.kmip_replace_key_ids.as_deref()),
+        user,
+    ))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use keyshift_core::check_toml;
 use keyshift_core::inventory::is_under_target;
-use keyshift_core::select::{not_under_target, rewrap_filter};
+use keyshift_core::select::{already_under_target, not_under_target, rewrap_filter};
 use serde_json::{Value, json};
 
 const ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
@@ -12,7 +12,8 @@ fn get<'a>(doc: &'a Value, dotted: &str) -> Option<&'a Value> {
     dotted.split('.').try_fold(doc, |v, k| v.get(k))
 }
 
-/// Evaluates `$or`, `$and`, `$ne`, `$exists` and plain equality on dotted paths.
+/// Evaluates `$or`, `$and`, `$nor`, `$ne`, `$exists`, `$in` and plain equality on dotted
+/// paths.
 fn matches(q: &Value, doc: &Value) -> bool {
     q.as_object()
         .unwrap()
@@ -20,11 +21,15 @@ fn matches(q: &Value, doc: &Value) -> bool {
         .all(|(k, v)| match k.as_str() {
             "$or" => v.as_array().unwrap().iter().any(|c| matches(c, doc)),
             "$and" => v.as_array().unwrap().iter().all(|c| matches(c, doc)),
+            "$nor" => !v.as_array().unwrap().iter().any(|c| matches(c, doc)),
             path => {
                 let field = get(doc, path);
                 match v.as_object().and_then(|o| o.iter().next()) {
                     Some((op, arg)) if op == "$ne" => field != Some(arg),
                     Some((op, arg)) if op == "$exists" => field.is_some() == arg.as_bool().unwrap(),
+                    Some((op, arg)) if op == "$in" => {
+                        field.is_some_and(|f| arg.as_array().unwrap().contains(f))
+                    }
                     _ => field == Some(v),
                 }
             }
@@ -130,4 +135,43 @@ fn field_order_never_matters_and_extra_fields_do() {
         target
     ));
     assert!(!is_under_target(&json!("not a document"), target));
+}
+
+#[test]
+fn selected_and_already_under_split_the_users_keys_exactly() {
+    for filter in [None, Some(r#"{"masterKey.region": "us-east-1"}"#)] {
+        let c = config(filter);
+        let (sel, under) = (
+            rewrap_filter(&c).unwrap(),
+            already_under_target(&c).unwrap(),
+        );
+        for doc in docs() {
+            let in_user = filter.is_none() || doc["masterKey"]["region"] == "us-east-1";
+            assert_eq!(
+                matches(&sel, &doc) as u8 + matches(&under, &doc) as u8,
+                in_user as u8,
+                "{doc} with {filter:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn kmip_keys_listed_for_replacement_are_selected_though_on_the_target() {
+    let c = check_toml(
+        "[keyVault]\nuri = \"env:U\"\n[kmsProviders.kmip]\nendpoint = \"kmip.example.com:5696\"\n[tlsOptions.kmip]\ntlsCAFile = \"ca.pem\"\ntlsCertificateKeyFile = \"client.pem\"\n[target]\nprovider = \"kmip\"\nmasterKey = {}\n[rewrap]\nkmipReplaceKeyIds = [\"3\", \"4\"]\n",
+    )
+    .config;
+    let rewrap = c.rewrap.clone().unwrap();
+    let q = rewrap_filter(&c).unwrap();
+    for (id, want) in [("3", true), ("4", true), ("5", false)] {
+        let mk = json!({"provider": "kmip", "keyId": id});
+        let exact = !is_under_target(&mk, c.target.as_ref().unwrap()) || rewrap.replaces(&mk);
+        assert_eq!(exact, want, "{id}");
+        assert_eq!(
+            matches(&q, &json!({ "masterKey": mk })),
+            want,
+            "query, keyId {id}"
+        );
+    }
 }

@@ -411,3 +411,114 @@ async fn a_write_concern_error_is_never_counted_as_done() {
     run(&s, &["rotate", "--yes", "--json"], 0);
     rotate_check(&s, &["--before-retire"]).expect("the oracle after reruns");
 }
+
+/// Key documents the key vault sent back (find and getMore replies) in `cmds`; an
+/// aggregate's reply is a count, not a key.
+fn key_documents_returned(cmds: &[Document], key_vault_ns: &str) -> i64 {
+    cmds.iter()
+        .filter(|c| c.get_str("ns").ok() == Some(key_vault_ns))
+        .filter(|c| matches!(c.get_str("command"), Ok("find" | "getMore")))
+        .filter_map(|c| match c.get("returned") {
+            Some(Bson::Int32(n)) => Some(i64::from(*n)),
+            Some(Bson::Int64(n)) => Some(*n),
+            _ => None,
+        })
+        .sum()
+}
+
+/// The server selects: a rewrap reads only the keys it may move (core's query), so a
+/// rerun after a finished move reads no key document, yet still reports every key as
+/// already under the target. A user's filter narrows what is read and counted.
+#[tokio::test]
+async fn a_rerun_over_a_moved_vault_reads_no_key_document() {
+    let _one = STAND_IN.lock().await;
+    let s = stress::seed_with("select_server", 40, 4, "aws", &[]);
+    let kv_db = s.key_vault_ns.split_once('.').unwrap().0.to_string();
+    let reads = |since| {
+        let (db, ns) = (kv_db.clone(), s.key_vault_ns.clone());
+        async move { key_documents_returned(&recorded(since, &db).await, &ns) }
+    };
+
+    let since = last_seq().await;
+    let first = run(&s, &["rewrap", "--yes", "--json"], 0);
+    assert_eq!(first["rewrapped"], 40, "{first}");
+    assert!(
+        reads(since).await >= 40,
+        "the first run read the keys it moved"
+    );
+
+    let since = last_seq().await;
+    let again = run(&s, &["rewrap", "--yes", "--json"], 0);
+    assert_eq!(
+        (
+            &again["selected"],
+            &again["alreadyUnderTarget"],
+            &again["rewrapped"]
+        ),
+        (&40.into(), &40.into(), &0.into()),
+        "{again}"
+    );
+    assert_eq!(reads(since).await, 0, "the rerun read key documents");
+    let since = last_seq().await;
+    run(&s, &["rewrap", "--dry-run", "--json"], 0);
+    assert_eq!(reads(since).await, 0, "the dry run read key documents");
+
+    // Every key back under the local key (rollback), then a filter naming ten of them:
+    // only those ten are read, the other thirty neither read nor counted.
+    let some: Vec<Bson> = s.all_keys().await[..10]
+        .iter()
+        .map(|k| k.get("_id").unwrap().clone())
+        .collect();
+    let backup = first["backup"].as_str().unwrap();
+    let out = s.keyshift(&[
+        "rollback",
+        "--backup",
+        s.dir.join(backup).to_str().unwrap(),
+        "--yes",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ids = Bson::Array(some.clone()).into_canonical_extjson();
+    let cfg = std::fs::read_to_string(s.dir.join("keyshift.toml")).unwrap();
+    let filtered = s.dir.join("filtered.toml");
+    std::fs::write(
+        &filtered,
+        cfg.replace(
+            "[rewrap]\n",
+            &format!(
+                "[rewrap]\nfilter = '{}'\n",
+                serde_json::json!({"_id": {"$in": ids}})
+            ),
+        ),
+    )
+    .unwrap();
+    let since = last_seq().await;
+    let part = run(
+        &s,
+        &[
+            "rewrap",
+            "-c",
+            filtered.to_str().unwrap(),
+            "--yes",
+            "--json",
+        ],
+        0,
+    );
+    assert_eq!(
+        (
+            &part["selected"],
+            &part["alreadyUnderTarget"],
+            &part["rewrapped"]
+        ),
+        (&10.into(), &0.into(), &10.into()),
+        "{part}"
+    );
+    assert_eq!(
+        reads(since).await,
+        10,
+        "only the ten selected keys are read"
+    );
+}

@@ -53,7 +53,8 @@ pub struct Job {
     pub kms_providers: SecretDoc,
     /// The target master key (`provider` names a key of `kms_providers`).
     pub target: Document,
-    /// Which keys to consider (keys already under the target are skipped anyway).
+    /// `rewrap.filter`: which keys to consider (empty: all). Keys already under the
+    /// target are left out by the query itself.
     pub filter: Document,
     /// `[rewrap]` as configured (kmipReplaceKeyIds: keys on the target's KMIP server
     /// that still move).
@@ -189,9 +190,19 @@ pub async fn run(job: &Job, progress: &dyn Fn(Progress)) -> Result<Report, Rewra
     };
     let mut writer =
         backup::BackupWriter::create(&backup_dir, &header).map_err(RewrapError::new)?;
+    // The server selects (core's query): keys already under the target are counted,
+    // never read, so a rerun after a finished move reads no key document.
+    let (to_read, already_under) =
+        target::selection(&job.target, &job.rewrap, &job.filter).map_err(RewrapError::new)?;
+    report.already_under_target = job
+        .key_vault
+        .count_documents(already_under)
+        .await
+        .map_err(|e| db_fail("counting the keys already under the target", e))?;
+    report.selected = report.already_under_target;
     let mut cursor = job
         .key_vault
-        .find(job.filter.clone())
+        .find(to_read)
         .sort(doc! {"_id": 1})
         .batch_size(job.batch_size.min(u32::MAX as usize) as u32)
         .await
@@ -205,6 +216,8 @@ pub async fn run(job: &Job, progress: &dyn Fn(Progress)) -> Result<Report, Rewra
         report.selected += 1;
         crate::failpoint::hit("rewrap.scanned");
         match master_key_of(&key) {
+            // The exact check behind the query (a key that reached the target after the
+            // count, or a masterKey field no provider defines).
             Some(mk) if target::is_under_for(&mk, &job.target, &job.rewrap) => {
                 report.already_under_target += 1
             }

@@ -6,7 +6,8 @@ not only what it wrote.
 Each received command appends one small list to a bounded deque (the last LIMIT
 commands); nothing is copied or encoded until `{ksCommandLog: 1}` asks for them, so
 recording costs about a microsecond per command. The outcome (ok, code) is filled in
-when the reply is ready.
+when the reply is ready, with `returned`: how many documents a cursor reply (find,
+aggregate, getMore) carried back.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ LIMIT = 200_000
 MAX_RETURNED = 50_000  # one reply stays far below 16 MiB
 
 # record layout (a list, for speed)
-SEQ, NAME, DB, NS, RC, WC, RP, LSID, TXN, USER, CONN, OK, CODE = range(13)
+SEQ, NAME, DB, NS, RC, WC, RP, LSID, TXN, USER, CONN, OK, CODE, RETURNED = range(14)
 
 
 def namespace(name: str, db: str, cmd: dict) -> str | None:
@@ -42,7 +43,7 @@ class CommandLog:
     def record(self, conn, db: str, name: str, cmd: dict) -> list:
         rec = [next(self._seq), name, db, namespace(name, db, cmd), cmd.get("readConcern"),
                cmd.get("writeConcern"), cmd.get("$readPreference"), "lsid" in cmd, cmd.get("txnNumber"),
-               conn.user, conn.id, None, None]
+               conn.user, conn.id, None, None, None]
         self.records.append(rec)
         return rec
 
@@ -52,6 +53,10 @@ class CommandLog:
             ok = reply.get("ok")
             rec[OK] = 1 if ok else 0
             rec[CODE] = reply.get("code")
+            cursor = reply.get("cursor")
+            if isinstance(cursor, dict):  # find, aggregate, getMore: documents sent back
+                batch = cursor.get("firstBatch", cursor.get("nextBatch"))
+                rec[RETURNED] = len(batch) if isinstance(batch, list) else None
 
     def command(self, cmd: dict) -> dict:
         """{ksCommandLog: 1, ns?, db?, commands?: [names], since?: seq, limit?} or {ksCommandLog: 1, clear: true}"""
@@ -77,5 +82,6 @@ class CommandLog:
         last = self.records[-1][SEQ] if self.records else 0
         out = [{"seq": Int64(r[SEQ]), "command": r[NAME], "db": r[DB], "ns": r[NS], "readConcern": r[RC],
                 "writeConcern": r[WC], "readPreference": r[RP], "lsid": r[LSID], "txnNumber": r[TXN],
-                "user": r[USER], "connectionId": r[CONN], "ok": r[OK], "code": r[CODE]} for r in picked]
+                "user": r[USER], "connectionId": r[CONN], "ok": r[OK], "code": r[CODE],
+                "returned": r[RETURNED]} for r in picked]
         return {"commands": out, "truncated": truncated, "lastSeq": Int64(last), "ok": 1.0}
