@@ -2,12 +2,15 @@
 //!
 //! What it is for: talking to MongoDB (the `mongodb` driver), to libmongocrypt (the
 //! `mongocrypt` crate, with crypto hooks from [`crypto_hooks`]), to the KMS providers
-//! and to files, to carry out what keyshift-core decides: inspect, preflight, rewrap,
-//! verify, rollback.
+//! and to files, to carry out what keyshift-core decides: check, inspect, preflight,
+//! rewrap, verify, rollback, rotate, retire, and serving the browser guide.
 //!
-//! What it is not: the place for decisions that need no I/O. Validation, planning and
-//! generation live in keyshift-core and are unit-tested there; this crate is the thin
-//! shell around them.
+//! What it is not: the place for decisions that need no I/O. Validation, selection,
+//! planning, policies and generation live in keyshift-core and are unit-tested there;
+//! this crate gathers facts (key documents, KMS and database answers), asks core, and
+//! acts. docs/development.md maps which decision lives where.
+
+#![forbid(unsafe_code)]
 
 pub mod aws;
 pub mod cli;

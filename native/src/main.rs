@@ -1,5 +1,7 @@
 //! The `keyshift` command line: parse, dispatch, exit with DESIGN.md's codes.
 
+#![forbid(unsafe_code)]
+
 use clap::{CommandFactory, FromArgMatches};
 use keyshift::cli::{Cli, Command};
 use keyshift::commands::{self, Failure};
