@@ -29,6 +29,7 @@ pub mod config;
 pub mod diagnostic;
 pub mod generate;
 pub mod inventory;
+pub mod kms_error;
 pub mod plan;
 pub mod policy;
 pub mod rotate;

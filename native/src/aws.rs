@@ -138,17 +138,26 @@ async fn describe(
         loader = loader.endpoint_url(url);
     }
     let client = aws_sdk_kms::Client::new(&loader.load().await);
-    let out = client.describe_key().key_id(&key).send().await.map_err(|e| {
-        let text = aws_sdk_kms::error::DisplayErrorContext(&e).to_string();
-        if text.contains("AccessDenied") {
-            "DescribeKey was denied: grant kms:DescribeKey on the key (`keyshift policy` shows the policy)"
-                .to_string()
-        } else if text.contains("NotFound") {
-            format!("DescribeKey: no such key in {region}: check target.masterKey.key and region")
-        } else {
-            format!("DescribeKey failed: {}", root_cause(&e))
-        }
-    })?;
+    let out = client
+        .describe_key()
+        .key_id(&key)
+        .send()
+        .await
+        .map_err(|e| {
+            use aws_sdk_kms::error::ProvideErrorMetadata;
+            // The service's error code, as the SDK parsed it from the reply.
+            match e.as_service_error().and_then(|s| s.code()) {
+                Some("AccessDeniedException") => {
+                    "DescribeKey was denied: grant kms:DescribeKey on \
+                 the key (`keyshift policy` shows the policy)"
+                        .to_string()
+                }
+                Some("NotFoundException") => format!(
+                    "DescribeKey: no such key in {region}: check target.masterKey.key and region"
+                ),
+                _ => format!("DescribeKey failed: {}", root_cause(&e)),
+            }
+        })?;
     let Some(meta) = out.key_metadata() else {
         return Err("DescribeKey returned no key metadata".into());
     };

@@ -79,7 +79,7 @@ impl From<mongocrypt::error::Error> for KmsError {
 
 /// How a certificate failure starts, so the retry loops above libmongocrypt recognise
 /// it as final (see `rewrap::permanent_kms_refusal`).
-pub const CERTIFICATE_MARK: &str = "the TLS certificate of KMS";
+pub use keyshift_core::kms_error::CERTIFICATE_MARK;
 
 /// Which certificate check failed, in words, with what to change; None when the TLS
 /// failure is not about the server's certificate (a reset, a timeout: transient).

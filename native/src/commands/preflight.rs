@@ -27,18 +27,16 @@ struct Check {
 
 /// Names which KMS operation the target refused, so a user fixes the right grant.
 fn refused(operation: &str, error: &str) -> String {
-    if error.contains("AccessDenied")
-        || error.contains("Forbidden")
-        || error.contains("PERMISSION_DENIED")
-    {
-        format!(
+    use keyshift_core::kms_error::{KmsRefusal, classify};
+    match classify(error) {
+        Some(KmsRefusal::Permission) => format!(
             "the target KMS refused {operation}: the credentials lack that permission on the \
              key (`keyshift policy` shows what to grant). KMS said: {error}"
-        )
-    } else if error.contains("Disabled") || error.contains("disabled") {
-        format!("the target key is disabled; {operation} failed: {error}")
-    } else {
-        format!("{operation} failed: {error}")
+        ),
+        Some(KmsRefusal::KeyState) => {
+            format!("the target key is disabled or missing; {operation} failed: {error}")
+        }
+        _ => format!("{operation} failed: {error}"),
     }
 }
 
@@ -189,10 +187,10 @@ pub async fn run(common: &Common) -> CmdResult {
     if is_aws {
         // A certificate that does not verify fails DescribeKey too, after the SDK's own
         // retries: say so instead of spending them.
-        let tls_failed = target_check
-            .as_ref()
-            .err()
-            .is_some_and(|e| e.contains(crate::kms_io::CERTIFICATE_MARK));
+        let tls_failed = target_check.as_ref().err().is_some_and(|e| {
+            keyshift_core::kms_error::classify(e)
+                == Some(keyshift_core::kms_error::KmsRefusal::Certificate)
+        });
         checks.push(if tls_failed {
             Check {
                 name: format!("target {provider} key"),

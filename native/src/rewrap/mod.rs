@@ -465,45 +465,7 @@ where
 /// disabled key, a missing permission), recognised by the error names the providers
 /// send; None for anything else (transient or unknown: retried as before).
 fn permanent_kms_refusal(error: &str) -> Option<&'static str> {
-    const CREDENTIALS: &[&str] = &[
-        "InvalidSignatureException",
-        "UnrecognizedClientException",
-        "IncompleteSignature",
-        "ExpiredTokenException",
-        "invalid_client",
-        "unauthorized_client",
-        "invalid_grant",
-    ];
-    const KEY_STATE: &[&str] = &[
-        "DisabledException",
-        "KMSInvalidStateException",
-        "NotFoundException",
-        "KeyUnavailableException",
-    ];
-    const PERMISSION: &[&str] = &["AccessDeniedException", "PERMISSION_DENIED", "Forbidden"];
-    let any = |names: &[&str]| names.iter().any(|n| error.contains(n));
-    if error.contains(crate::kms_io::CERTIFICATE_MARK) {
-        Some("Fix the TLS setup named above and check with `keyshift preflight`")
-    } else if any(CREDENTIALS) {
-        Some(
-            "The KMS rejected the credentials keyshift sent (the target's, or the source's \
-             in a KMS-to-KMS move): fix them in kmsProviders (or the environment they refer \
-             to) and check with `keyshift preflight`",
-        )
-    } else if any(KEY_STATE) {
-        Some(
-            "The KMS key is disabled, pending deletion or missing (the target key, or the \
-             source key in a KMS-to-KMS move): enable it (or name another key) and check \
-             with `keyshift preflight`",
-        )
-    } else if any(PERMISSION) {
-        Some(
-            "The credentials lack a permission on the KMS key: grant what \
-             `keyshift policy` prints and check with `keyshift preflight`",
-        )
-    } else {
-        None
-    }
+    keyshift_core::kms_error::classify(error).map(keyshift_core::kms_error::KmsRefusal::hint)
 }
 
 /// The key document as it will be after the write: the old one with the rewrapped

@@ -360,6 +360,6 @@ pub fn is_duplicate(e: &mongodb::error::Error) -> bool {
             .as_ref()
             .is_some_and(|v| v.iter().any(|w| w.code == 11000)),
         ErrorKind::Command(c) => c.code == 11000,
-        _ => e.to_string().contains("E11000"),
+        _ => false,
     }
 }
