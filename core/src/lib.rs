@@ -23,7 +23,7 @@
 //! - [`select::rewrap_filter`]: the query selecting the keys to rewrap;
 //! - [`uri`]: MongoDB connection strings judged offline (malformed, weakening options);
 //! - [`rotate`]: the pure part of rotation (replacement key ids, ciphertext headers,
-//!   per-value decisions, `$jsonSchema` key id rewriting, partitions, the rotation plan).
+//!   per-value decisions, `$jsonSchema` key id rewriting, partitions).
 
 pub mod config;
 pub mod diagnostic;

@@ -10,13 +10,11 @@
 //! - [`decide`]: what to do with one value (re-encrypt, skip, refuse);
 //! - [`schema`]: rewriting the key ids in a `$jsonSchema` (validators, schemaMaps);
 //! - [`partition`]: `--partition I/N` and the offsets of its `_id` boundaries;
-//! - [`plan`]: a [`plan::RotationPlan`] from what a scan found.
 
 pub mod ciphertext;
 pub mod decide;
 pub mod ids;
 pub mod partition;
-pub mod plan;
 pub mod schema;
 
 pub use ids::{is_replacement, parse_uuid, replacement_id, uuid_string};
