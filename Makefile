@@ -32,3 +32,15 @@ bench-rotate:    ## rotate benchmark: keyshift rotate vs a PyMongo re-encryption
 	trap 'tests/services/down >/dev/null 2>&1 || true' EXIT; \
 	tests/services/up --only mongodb,aws >/dev/null; \
 	.venv/bin/python tests/bench/reencrypt_bench.py $(BENCH_ARGS)
+
+.PHONY: dist test-dist container
+dist:            ## release tarballs, x86_64 and aarch64 Linux, glibc 2.17+ (dist/out; docs/install.md)
+	bash tests/setup.sh
+	bash dist/setup.sh
+	bash dist/build.sh
+
+test-dist: dist  ## the tarballs run from an empty directory: a real rewrap, glibc symbols, aarch64 under qemu (not part of test)
+	bash dist/test.sh
+
+container: dist  ## the container image from dist/Containerfile (or, where podman cannot run, its root filesystem, tested with chroot)
+	bash dist/container.sh
