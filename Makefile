@@ -35,7 +35,7 @@ bench-rotate:    ## rotate benchmark: keyshift rotate vs a PyMongo re-encryption
 
 .PHONY: dist test-dist container
 dist:            ## release tarballs, x86_64 and aarch64 Linux, glibc 2.17+ (dist/out; docs/install.md)
-	bash tests/setup.sh
+	CARGO_TARGET_DIR=$${CARGO_TARGET_DIR:-$(abspath ..)/target-dist} bash tests/setup.sh
 	bash dist/setup.sh
 	bash dist/build.sh
 
