@@ -93,10 +93,7 @@ fn finish_now(ctx: &mut Ctx) -> Result<Option<RawDocumentBuf>, String> {
 impl Reencryptor {
     /// A handle for `kms_providers` (the old keys' providers and the target).
     pub fn new(kms_providers: &bson::Document, kms: KmsIo, keys: KeyDocs) -> Result<Self, String> {
-        let crypt = crate::crypto_hooks::install(mongocrypt::CryptBuilder::new())
-            .and_then(|b| b.kms_providers(kms_providers))
-            .map(|b| b.use_need_kms_credentials_state())
-            .and_then(|b| b.retry_kms(true))
+        let crypt = crate::crypt::builder(kms_providers)
             .and_then(|b| b.key_cache_expiration(KEY_CACHE_MS))
             .and_then(|b| b.build())
             .map_err(|e| format!("libmongocrypt: {e}"))?;
