@@ -256,13 +256,16 @@ fn provider_doc(base: &Path, name: &str, p: &Provider) -> Result<Document, LoadE
 }
 
 fn to_bson_doc(value: serde_json::Value, what: &str) -> Result<Document, LoadError> {
+    extjson_document(value, what).map_err(LoadError::Unresolved)
+}
+
+/// An extended-JSON value as a BSON document; `what` names it in the error.
+pub fn extjson_document(value: serde_json::Value, what: &str) -> Result<Document, String> {
     match Bson::try_from(value) {
         Ok(Bson::Document(d)) => Ok(d),
-        Ok(_) => Err(LoadError::Unresolved(format!("{what} is not a document"))),
+        Ok(_) => Err(format!("{what} is not a document")),
         // A JSON object that is not valid extended JSON, e.g. {"$oid": "zz"}.
-        Err(e) => Err(LoadError::Unresolved(format!(
-            "{what} is not valid extended JSON: {e}"
-        ))),
+        Err(e) => Err(format!("{what} is not valid extended JSON: {e}")),
     }
 }
 

@@ -40,15 +40,8 @@ pub fn selection(
     };
     let user = (!user.is_empty()).then(|| Bson::Document(user.clone()).into_canonical_extjson());
     let s = keyshift_core::select::selection(&target, rewrap.kmip_replace_key_ids.as_deref(), user);
-    Ok((to_document(s.rewrap)?, to_document(s.already_under)?))
-}
-
-fn to_document(query: serde_json::Value) -> Result<Document, String> {
-    match Bson::try_from(query) {
-        Ok(Bson::Document(d)) => Ok(d),
-        Ok(_) => Err("the rewrap query is not a document".into()),
-        Err(e) => Err(format!("the rewrap query is not valid extended JSON: {e}")),
-    }
+    let document = |q| crate::settings::extjson_document(q, "the rewrap query");
+    Ok((document(s.rewrap)?, document(s.already_under)?))
 }
 
 #[cfg(test)]
