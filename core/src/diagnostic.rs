@@ -276,6 +276,8 @@ pub mod codes {
     pub const RW_FILTER_OPERATOR: &str = "KS-RW-005";
     /// rewrap.kmipReplaceKeyIds that cannot work (not a KMIP target, or the target's own keyId).
     pub const RW_KMIP_REPLACE: &str = "KS-RW-006";
+    /// rewrap.kmsRate out of bounds.
+    pub const RW_KMS_RATE: &str = "KS-RW-007";
 
     /// A rotate.collections entry is not a valid `db.coll` namespace.
     pub const ROT_NAMESPACE: &str = "KS-ROT-001";
@@ -379,6 +381,7 @@ pub mod codes {
             RW_KMIP_REPLACE,
             "rewrap.kmipReplaceKeyIds cannot take effect",
         ),
+        (RW_KMS_RATE, "rewrap.kmsRate out of bounds"),
         (ROT_NAMESPACE, "rotate.collections entry not db.coll"),
         (ROT_KEY_VAULT, "rotate.collections names the key vault"),
         (ROT_SYSTEM, "rotate.collections entry in admin/local/config"),

@@ -20,7 +20,12 @@
 //! - [`inventory::analyze`]: key vault documents to an inventory;
 //! - [`plan::plan`] / [`plan::plan_for`]: configuration (+ inventory, + language) to
 //!   ordered steps, rollback and risks;
-//! - [`select::rewrap_filter`]: the query selecting the keys to rewrap;
+//! - [`select::selection`]: the query selecting the keys to rewrap;
+//! - [`isolate::Isolation`]: which parts of a refused batch rewrap tries next, and
+//!   when a batch's refusals point at the configuration;
+//! - [`kms_rate::RateControl`]: how fast each KMS provider is asked (the `kmsRate`
+//!   ceiling, AIMD under throttling);
+//! - [`retry::Backoff`]: how long every retry loop of the shell waits, and when it stops;
 //! - [`uri`]: MongoDB connection strings judged offline (malformed, weakening options);
 //! - [`rotate`]: the pure part of rotation (replacement key ids, ciphertext headers,
 //!   per-value decisions, `$jsonSchema` key id rewriting, partitions).
@@ -29,9 +34,12 @@ pub mod config;
 pub mod diagnostic;
 pub mod generate;
 pub mod inventory;
+pub mod isolate;
 pub mod kms_error;
+pub mod kms_rate;
 pub mod plan;
 pub mod policy;
+pub mod retry;
 pub mod rotate;
 pub mod select;
 pub mod suggest;

@@ -1224,6 +1224,20 @@ fn cases() -> Vec<Case> {
             good: vec![p("aws", vec![("/rewrap/concurrency", json!(256))])],
         },
         Case {
+            code: codes::RW_KMS_RATE,
+            bad: vec![
+                (
+                    p("aws", vec![("/rewrap/kmsRate", json!(0))]),
+                    "/rewrap/kmsRate",
+                ),
+                (
+                    p("aws", vec![("/rewrap/kmsRate", json!(100_001))]),
+                    "/rewrap/kmsRate",
+                ),
+            ],
+            good: vec![p("aws", vec![("/rewrap/kmsRate", json!(400))])],
+        },
+        Case {
             code: codes::ROT_NAMESPACE,
             bad: vec![
                 (
@@ -1669,6 +1683,7 @@ per_code!(
     RW_FILTER_OBJECT,
     RW_BATCH_SIZE,
     RW_CONCURRENCY,
+    RW_KMS_RATE,
     RW_FILTER_OPERATOR,
     ROT_NAMESPACE,
     ROT_KEY_VAULT,

@@ -148,13 +148,15 @@ fn config() -> impl Strategy<Value = Config> {
             opt(),
             any::<Option<i64>>(),
             any::<Option<i64>>(),
+            any::<Option<i64>>(),
             opt(),
             proptest::option::of(proptest::collection::vec(text(), 0..3)),
         )
-            .prop_map(|(f, b, c, d, k)| Rewrap {
+            .prop_map(|(f, b, c, r, d, k)| Rewrap {
                 filter: f,
                 batch_size: b,
                 concurrency: c,
+                kms_rate: r,
                 backup_dir: d,
                 kmip_replace_key_ids: k,
             }),

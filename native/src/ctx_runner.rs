@@ -13,6 +13,7 @@ use mongocrypt::ctx::{Ctx, State};
 use mongodb::Collection;
 
 use crate::kms_io::{KmsError, KmsIo};
+use keyshift_core::kms_error::KmsRefusal;
 
 /// Why a context could not complete.
 #[derive(Debug)]
@@ -45,6 +46,21 @@ impl std::fmt::Display for RunError {
 }
 
 impl std::error::Error for RunError {}
+
+impl RunError {
+    /// The permanent KMS refusal behind this failure, if it is one (no retry can
+    /// change it). libmongocrypt reports a KMS's answer as text only, so its message
+    /// is read here, once, by core's classifier; callers match on the result.
+    pub fn refusal(&self) -> Option<KmsRefusal> {
+        match self {
+            RunError::Kms(KmsError::Certificate { .. }) => Some(KmsRefusal::Certificate),
+            RunError::Kms(KmsError::Crypt(e)) | RunError::Crypt(e) => {
+                keyshift_core::kms_error::classify(&e.to_string())
+            }
+            _ => None,
+        }
+    }
+}
 
 impl From<mongocrypt::error::Error> for RunError {
     fn from(e: mongocrypt::error::Error) -> Self {

@@ -239,33 +239,23 @@ pub fn is_transient(e: &mongodb::error::Error) -> bool {
     }
 }
 
-/// Retries an idempotent write while the deployment is failing over: up to
-/// [`FAILOVER_PATIENCE`] in all, with backoff. An election takes seconds (10 s by
-/// default on a replica set, longer on Atlas maintenance), longer than the driver's own
-/// single retry covers.
-pub async fn retry_transient<T, F, Fut>(what: &str, mut f: F) -> Result<T, mongodb::error::Error>
+/// Retries an idempotent write while the deployment is failing over, as
+/// [`Backoff::FAILOVER`](keyshift_core::retry::Backoff::FAILOVER) allows (a minute in
+/// all). An election takes seconds (10 s by default on a replica set, longer on Atlas
+/// maintenance), longer than the driver's own single retry covers.
+pub async fn retry_transient<T, F, Fut>(what: &str, f: F) -> Result<T, mongodb::error::Error>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, mongodb::error::Error>>,
 {
-    let started = std::time::Instant::now();
-    let mut attempt: u32 = 0;
-    loop {
-        match f().await {
-            Err(e) if is_transient(&e) && started.elapsed() < FAILOVER_PATIENCE => {
-                attempt += 1;
-                let backoff =
-                    std::time::Duration::from_millis((100u64 << attempt.min(5)).min(3000));
-                tracing::info!(attempt, error = %e, ?backoff, "{what}: retrying after a transient failure");
-                tokio::time::sleep(backoff).await;
-            }
-            other => return other,
-        }
-    }
+    crate::retry::retry(
+        what,
+        keyshift_core::retry::Backoff::FAILOVER,
+        is_transient,
+        f,
+    )
+    .await
 }
-
-/// How long a write keeps being retried through a failover before the run stops.
-pub const FAILOVER_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[cfg(test)]
 mod tests {

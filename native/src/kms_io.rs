@@ -17,7 +17,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use zeroize::Zeroizing;
 
-use crate::kms_tls::KmsTls;
+use crate::kms_http;
+use crate::kms_tls::{KmsStream, KmsTls};
 
 /// How keyshift talks to KMS endpoints.
 #[derive(Clone)]
@@ -30,6 +31,8 @@ pub struct KmsIo {
     pub timeout: Duration,
     /// Credentials for providers configured without any (NEED_KMS_CREDENTIALS).
     pub on_demand: Option<std::sync::Arc<crate::credentials::OnDemand>>,
+    /// How fast each provider is asked (shared by every clone of this transport).
+    pub pace: std::sync::Arc<crate::kms_pace::KmsPace>,
 }
 
 /// A KMS request failed for good (libmongocrypt will not retry it).
@@ -78,7 +81,7 @@ impl From<mongocrypt::error::Error> for KmsError {
 }
 
 /// How a certificate failure starts, so the retry loops above libmongocrypt recognise
-/// it as final (see `rewrap::permanent_kms_refusal`).
+/// it as final (see `ctx_runner::RunError::refusal`).
 pub use keyshift_core::kms_error::CERTIFICATE_MARK;
 
 /// Which certificate check failed, in words, with what to change; None when the TLS
@@ -169,8 +172,12 @@ impl KmsIo {
             tokio::time::sleep(Duration::from_micros(backoff)).await;
         }
         let endpoint = kms.endpoint()?.to_string();
-        let mut local = 1;
+        let provider = kms.kms_provider()?.as_string();
+        // Nothing was fed to libmongocrypt until a reply is whole: the same request can
+        // go again here, before spending one of libmongocrypt's own (three) attempts.
+        let mut retrier = crate::retry::Retrier::new(keyshift_core::retry::Backoff::KMS_REQUEST);
         let outcome = loop {
+            self.pace.admit(&provider).await;
             let outcome =
                 match tokio::time::timeout(self.timeout, self.exchange(kms, &endpoint)).await {
                     Ok(result) => result,
@@ -179,14 +186,14 @@ impl KmsIo {
                         self.timeout
                     ))),
                 };
-            // Nothing was fed to libmongocrypt yet: the same request can go again here,
-            // before spending one of libmongocrypt's own (three) attempts.
+            match &outcome {
+                Ok(()) => self.pace.answered(&provider, false),
+                Err(Failure::Throttled(_)) => self.pace.answered(&provider, true),
+                Err(_) => {}
+            }
             match outcome {
-                Err(Failure::Retry(cause)) if local < LOCAL_ATTEMPTS => {
-                    tracing::debug!(%endpoint, %cause, local, "KMS request failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(100 << local)).await;
-                    local += 1;
-                }
+                Err(Failure::Retry(cause) | Failure::Throttled(cause))
+                    if retrier.again("a KMS request", &cause).await => {}
                 other => break other,
             }
         };
@@ -198,33 +205,100 @@ impl KmsIo {
             // libmongocrypt judged the reply (a KMS error, bad bytes): final.
             Err(Failure::Crypt(e)) => Err(KmsError::Crypt(e)),
             Err(Failure::Certificate(why)) => Err(KmsError::Certificate { endpoint, why }),
-            Err(Failure::Network(cause) | Failure::Retry(cause)) if kms.retry_failure() => {
+            Err(Failure::Network(cause) | Failure::Retry(cause) | Failure::Throttled(cause))
+                if kms.retry_failure() =>
+            {
                 tracing::debug!(%endpoint, %cause, "KMS request failed; libmongocrypt retries it");
                 Ok(())
             }
-            Err(Failure::Network(cause) | Failure::Retry(cause)) => {
+            Err(Failure::Network(cause) | Failure::Retry(cause) | Failure::Throttled(cause)) => {
                 Err(KmsError::Network { endpoint, cause })
             }
         }
     }
 
-    /// One request over a fresh TLS connection. HTTP replies (AWS, Azure, GCP; every
-    /// request says `Connection: close`) are read whole and judged before libmongocrypt
-    /// sees them, so a transient one (throttling, 5xx, a cut connection) can be retried
-    /// cleanly; KMIP replies stream into libmongocrypt as it asks for bytes.
+    /// One request. HTTP requests (AWS, Azure, GCP) go over a kept-alive connection
+    /// when one is idle (libmongocrypt's `Connection: close` is dropped, see
+    /// [`kms_http`]); their replies are read whole, up to where [`kms_http::frame`]
+    /// says they end, and judged before libmongocrypt sees them, so a transient one
+    /// (throttling, 5xx, a cut connection) can be retried cleanly. KMIP requests get a
+    /// fresh connection each, and their replies stream into libmongocrypt as it asks.
     async fn exchange(&self, kms: &mut KmsCtx<'_>, endpoint: &str) -> Result<(), Failure> {
+        let provider = kms.kms_provider().map_err(Failure::Crypt)?;
+        let provider_name = provider.as_string();
+        if matches!(provider.provider_type(), KmsProviderType::Kmip) {
+            let mut tls = self.connect(&provider_name, endpoint).await?;
+            send(&mut tls, kms.message().map_err(Failure::Crypt)?).await?;
+            return stream_reply(kms, &mut tls).await;
+        }
+        let request = kms_http::keep_alive(kms.message().map_err(Failure::Crypt)?).into_owned();
+        // The reply may carry a DEK (AWS Decrypt's Plaintext, Azure's unwrapped value):
+        // zeroed on drop, and sized so a KMS-sized reply never reallocates (a
+        // reallocation would leave an unwiped copy behind).
+        let mut reply = Zeroizing::new(Vec::with_capacity(REPLY_CAPACITY));
+        let (tls, frame) = loop {
+            let idle = self.tls.take_idle(&provider_name, endpoint);
+            let reused = idle.is_some();
+            let mut tls = match idle {
+                Some(tls) => tls,
+                None => self.connect(&provider_name, endpoint).await?,
+            };
+            reply.clear();
+            let sent = send(&mut tls, &request).await;
+            let frame = match sent {
+                Ok(()) => read_reply(&mut tls, &mut reply).await,
+                Err(e) => Err(e),
+            };
+            match frame {
+                // A kept connection the server closed meanwhile: nothing was answered,
+                // so the request goes again at once on a fresh one.
+                Err(_) if reused && reply.is_empty() => {
+                    tracing::debug!(%endpoint, "an idle KMS connection was closed; reconnecting");
+                }
+                Err(e) => return Err(e),
+                Ok(frame) => break (tls, frame),
+            }
+        };
+        let len = match frame {
+            kms_http::Frame::Complete { len, reusable } => {
+                if reusable {
+                    self.tls.keep_idle(&provider_name, endpoint, tls);
+                }
+                len
+            }
+            _ => reply.len(),
+        };
+        match transient_http(&reply[..len]) {
+            Some(Transient::Throttled(why)) => return Err(Failure::Throttled(why)),
+            Some(Transient::Other(why)) => return Err(Failure::Retry(why)),
+            None => {}
+        }
+        let mut rest = &reply[..len];
+        while kms.bytes_needed() > 0 && !rest.is_empty() {
+            let n = (kms.bytes_needed() as usize).min(rest.len());
+            kms.feed(&rest[..n]).map_err(Failure::Crypt)?;
+            rest = &rest[n..];
+        }
+        if kms.bytes_needed() > 0 {
+            return Err(Failure::Network(
+                "connection closed before the reply was complete".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A fresh TLS connection to `endpoint` with `provider`'s configuration.
+    async fn connect(&self, provider: &str, endpoint: &str) -> Result<KmsStream, Failure> {
         let (host, port) =
             split_endpoint(endpoint).ok_or_else(|| Failure::Crypt(bad_endpoint(endpoint)))?;
         let name = ServerName::try_from(host.to_string())
             .map_err(|_| Failure::Crypt(bad_endpoint(endpoint)))?;
-        let provider = kms.kms_provider().map_err(Failure::Crypt)?;
-        let kmip = matches!(provider.provider_type(), KmsProviderType::Kmip);
-        let connector = TlsConnector::from(self.tls.for_provider(&provider.as_string()));
+        let connector = TlsConnector::from(self.tls.for_provider(provider));
         let tcp = TcpStream::connect((host, port))
             .await
             .map_err(|e| Failure::Retry(format!("connect: {e}")))?;
         tcp.set_nodelay(true).ok();
-        let mut tls =
+        let tls =
             connector
                 .connect(name, tcp)
                 .await
@@ -239,51 +313,47 @@ impl KmsIo {
             handshake = ?tls.get_ref().1.handshake_kind(),
             "KMS connection"
         );
-        let message = kms.message().map_err(Failure::Crypt)?;
-        tls.write_all(message)
-            .await
-            .map_err(|e| Failure::Retry(format!("send: {e}")))?;
-        tls.flush()
-            .await
-            .map_err(|e| Failure::Retry(format!("send: {e}")))?;
-        if kmip {
-            return stream_reply(kms, &mut tls).await;
-        }
-        // The reply may carry a DEK (AWS Decrypt's Plaintext, Azure's unwrapped value):
-        // zeroed on drop, and sized so a KMS-sized reply never reallocates (a
-        // reallocation would leave an unwiped copy behind).
-        let mut reply = Zeroizing::new(Vec::with_capacity(REPLY_CAPACITY));
-        match (&mut tls)
-            .take(MAX_HTTP_REPLY)
-            .read_to_end(&mut reply)
-            .await
-        {
-            Ok(_) => {}
-            // Many HTTP servers close without TLS close_notify; whether the reply is
-            // whole is judged from its Content-Length below.
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
-            Err(e) => return Err(Failure::Retry(format!("receive: {e}"))),
-        }
-        if let Some(why) = transient_http(&reply) {
-            return Err(Failure::Retry(why));
-        }
-        let mut rest = &reply[..];
-        while kms.bytes_needed() > 0 && !rest.is_empty() {
-            let n = (kms.bytes_needed() as usize).min(rest.len());
-            kms.feed(&rest[..n]).map_err(Failure::Crypt)?;
-            rest = &rest[n..];
-        }
-        if kms.bytes_needed() > 0 {
-            return Err(Failure::Network(
-                "connection closed before the reply was complete".into(),
-            ));
-        }
-        Ok(())
+        Ok(tls)
     }
 }
 
-/// Local retries of one request before libmongocrypt's own attempt is spent.
-const LOCAL_ATTEMPTS: u32 = 3;
+async fn send(tls: &mut KmsStream, request: &[u8]) -> Result<(), Failure> {
+    tls.write_all(request)
+        .await
+        .map_err(|e| Failure::Retry(format!("send: {e}")))?;
+    tls.flush()
+        .await
+        .map_err(|e| Failure::Retry(format!("send: {e}")))
+}
+
+/// Reads an HTTP reply into `reply` until [`kms_http::frame`] finds its end, the
+/// server closes, or it exceeds [`MAX_HTTP_REPLY`].
+async fn read_reply(
+    tls: &mut KmsStream,
+    reply: &mut Zeroizing<Vec<u8>>,
+) -> Result<kms_http::Frame, Failure> {
+    let mut chunk = Zeroizing::new([0u8; 16 << 10]);
+    loop {
+        match kms_http::frame(reply) {
+            kms_http::Frame::Partial | kms_http::Frame::UntilClose => {}
+            done => return Ok(done),
+        }
+        if reply.len() as u64 >= MAX_HTTP_REPLY {
+            return Ok(kms_http::Frame::Invalid);
+        }
+        match tls.read(&mut chunk[..]).await {
+            Ok(0) => return Ok(kms_http::frame(reply)),
+            Ok(n) => reply.extend_from_slice(&chunk[..n]),
+            // Many HTTP servers close without TLS close_notify; whether the reply is
+            // whole is judged from its framing.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Ok(kms_http::frame(reply));
+            }
+            Err(e) => return Err(Failure::Retry(format!("receive: {e}"))),
+        }
+    }
+}
+
 /// KMS replies are small; anything larger is not a KMS.
 const MAX_HTTP_REPLY: u64 = 1 << 20;
 /// Room for any KMS reply seen in practice (a few KiB) without reallocating.
@@ -323,13 +393,15 @@ async fn stream_reply(
 
 /// Whether an HTTP reply is a transient refusal: a cut reply, throttling (AWS says
 /// ThrottlingException with HTTP 400; Azure and GCP say 429) or a server error (5xx).
-fn transient_http(reply: &[u8]) -> Option<String> {
+fn transient_http(reply: &[u8]) -> Option<Transient> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut head = httparse::Response::new(&mut headers);
     let head_len = match head.parse(reply) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
-            return Some("the reply ended before its headers did".into());
+            return Some(Transient::Other(
+                "the reply ended before its headers did".into(),
+            ));
         }
         // Not HTTP as httparse reads it: libmongocrypt's own parser gives the error.
         Err(_) => return None,
@@ -348,26 +420,56 @@ fn transient_http(reply: &[u8]) -> Option<String> {
                 .ok()
         });
     if length.is_some_and(|n| body.len() < n) {
-        return Some("the reply was cut short".into());
+        return Some(Transient::Other("the reply was cut short".into()));
     }
     let throttled =
         status == 429 || (status == 400 && body.windows(19).any(|w| w == b"ThrottlingException"));
-    if throttled || (500..600).contains(&status) {
-        return Some(format!("the KMS answered HTTP {status} (transient)"));
+    if throttled {
+        return Some(Transient::Throttled(format!(
+            "the KMS answered HTTP {status} (throttled)"
+        )));
+    }
+    if (500..600).contains(&status) {
+        return Some(Transient::Other(format!(
+            "the KMS answered HTTP {status} (transient)"
+        )));
     }
     None
+}
+
+/// A reply worth sending the request again for.
+#[derive(Debug, PartialEq, Eq)]
+enum Transient {
+    /// Throttling (AWS `ThrottlingException`, HTTP 429): again, at a slower pace.
+    Throttled(String),
+    /// A server error or a cut reply.
+    Other(String),
 }
 
 /// How one attempt failed.
 enum Failure {
     /// Nothing reached libmongocrypt yet: the request may simply go again.
     Retry(String),
+    /// The KMS answered "throttled" (nothing reached libmongocrypt): go again, slower.
+    Throttled(String),
     /// The network failed after part of the reply was fed: libmongocrypt must reset it.
     Network(String),
     /// libmongocrypt's verdict on the reply: final.
     Crypt(mongocrypt::error::Error),
     /// The server's certificate did not verify: final, never retried.
     Certificate(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Retry(why)
+            | Failure::Throttled(why)
+            | Failure::Network(why)
+            | Failure::Certificate(why) => f.write_str(why),
+            Failure::Crypt(e) => write!(f, "{e}"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -131,11 +131,20 @@ pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, TlsConfi
     Ok(Arc::new(config))
 }
 
-/// The configurations for every provider name, built once per run.
+/// A TLS connection to a KMS.
+pub type KmsStream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+/// Idle connections kept per (provider name, endpoint) at most: one per request in
+/// flight is all a run can use at once.
+const IDLE_PER_ENDPOINT: usize = 256;
+
+/// The configurations for every provider name, built once per run, and the
+/// connections they opened that may carry another request.
 #[derive(Clone)]
 pub struct KmsTls {
     default: Arc<ClientConfig>,
     per_provider: HashMap<String, Arc<ClientConfig>>,
+    idle: Arc<std::sync::Mutex<HashMap<String, Vec<KmsStream>>>>,
 }
 
 impl KmsTls {
@@ -150,7 +159,25 @@ impl KmsTls {
         Ok(KmsTls {
             default,
             per_provider,
+            idle: Arc::default(),
         })
+    }
+
+    /// An idle connection to `endpoint` made with `provider`'s configuration, if one
+    /// was kept (the most recently used: the least likely to have timed out).
+    pub fn take_idle(&self, provider: &str, endpoint: &str) -> Option<KmsStream> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.get_mut(&idle_key(provider, endpoint))?.pop()
+    }
+
+    /// Keeps a connection whose last reply left it usable, for the next request to
+    /// the same endpoint under the same provider.
+    pub fn keep_idle(&self, provider: &str, endpoint: &str, stream: KmsStream) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.entry(idle_key(provider, endpoint)).or_default();
+        if list.len() < IDLE_PER_ENDPOINT {
+            list.push(stream);
+        }
     }
 
     /// The configuration for a provider name as libmongocrypt reports it.
@@ -160,4 +187,10 @@ impl KmsTls {
             .cloned()
             .unwrap_or_else(|| self.default.clone())
     }
+}
+
+/// Connections are shared only between requests with the same TLS configuration (the
+/// provider name: KMIP client certificates differ) and the same endpoint.
+fn idle_key(provider: &str, endpoint: &str) -> String {
+    format!("{provider}\n{endpoint}")
 }

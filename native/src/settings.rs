@@ -111,6 +111,8 @@ pub struct Settings {
     pub batch_size: usize,
     /// KMS requests in flight.
     pub concurrency: usize,
+    /// `[rewrap] kmsRate`: at most this many KMS requests per second per provider.
+    pub kms_rate: Option<f64>,
     /// Where backups go.
     pub backup_dir: PathBuf,
     /// `[retire] deployments`: other deployments using the key vault (name, URI).
@@ -370,6 +372,7 @@ pub fn load(path: &Path) -> Result<Settings, LoadError> {
         filter_configured: rewrap.filter.is_some(),
         batch_size: rewrap.batch_size().clamp(1, 100_000) as usize,
         concurrency: rewrap.concurrency().clamp(1, 1024) as usize,
+        kms_rate: rewrap.kms_rate.filter(|r| *r > 0).map(|r| r as f64),
         backup_dir: base.join(rewrap.backup_dir()),
         base,
         config,

@@ -116,6 +116,7 @@ fn other_client(
                 concurrency: 1,
                 timeout: Duration::from_secs(5),
                 on_demand: None,
+                pace: Default::default(),
             };
             let mut rng = Rng(seed);
             let mut n = 0u64;

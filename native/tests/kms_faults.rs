@@ -14,6 +14,7 @@ use keyshift::kms_io::KmsIo;
 use keyshift::kms_tls::{KmsTls, TlsOptions};
 use keyshift::rewrap::{self, Job};
 use keyshift::secret::SecretDoc;
+use keyshift::session::Session;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rewrap_completes_through_transient_kms_faults() {
@@ -34,35 +35,40 @@ async fn rewrap_completes_through_transient_kms_faults() {
     let (kv_db, kv_coll) = key_vault_ns.split_once('.').unwrap();
     let local = std::fs::read(dir.join("master-key.bin")).unwrap();
     let job = Job {
-        key_vault: common::mongo_client()
-            .await
-            .database(kv_db)
-            .collection(kv_coll),
-        key_vault_ns: key_vault_ns.clone(),
-        kms_providers: SecretDoc::new(doc! {
-            "local": {"key": Binary { subtype: BinarySubtype::Generic, bytes: local }},
-            "aws": {"accessKeyId": v("KS_AWS_ACCESS_KEY_ID"), "secretAccessKey": v("KS_AWS_SECRET_ACCESS_KEY")},
-        }),
-        target: doc! {"provider": "aws", "region": v("KS_AWS_REGION"), "key": v("KS_AWS_KEY_ARN"), "endpoint": v("KS_PROXY_AWS_ENDPOINT")},
-        filter: doc! {},
-        rewrap: Default::default(),
-        batch_size: 20,
-        kms: KmsIo {
-            tls: KmsTls::new(&HashMap::from([(
-                "aws".to_string(),
-                TlsOptions {
-                    ca_file: Some(v("KS_CA_FILE").into()),
-                    cert_key_file: None,
-                    cert_key_password: None,
-                },
-            )]))
-            .unwrap(),
-            concurrency: 8,
-            timeout: Duration::from_secs(2),
-            on_demand: None,
+        session: Session {
+            client: common::mongo_client().await,
+            key_vault: common::mongo_client()
+                .await
+                .database(kv_db)
+                .collection(kv_coll),
+            key_vault_ns: key_vault_ns.clone(),
+            kms_providers: SecretDoc::new(doc! {
+                "local": {"key": Binary { subtype: BinarySubtype::Generic, bytes: local }},
+                "aws": {"accessKeyId": v("KS_AWS_ACCESS_KEY_ID"), "secretAccessKey": v("KS_AWS_SECRET_ACCESS_KEY")},
+            }),
+            target: doc! {"provider": "aws", "region": v("KS_AWS_REGION"), "key": v("KS_AWS_KEY_ARN"), "endpoint": v("KS_PROXY_AWS_ENDPOINT")},
+            filter: doc! {},
+            explicit_filter: false,
+            batch_size: 20,
+            kms: KmsIo {
+                tls: KmsTls::new(&HashMap::from([(
+                    "aws".to_string(),
+                    TlsOptions {
+                        ca_file: Some(v("KS_CA_FILE").into()),
+                        cert_key_file: None,
+                        cert_key_password: None,
+                    },
+                )]))
+                .unwrap(),
+                concurrency: 8,
+                timeout: Duration::from_secs(2),
+                on_demand: None,
+                pace: Default::default(),
+            },
+            backup_dir: dir.join("backups"),
+            run_id: "faults".into(),
         },
-        backup_dir: dir.join("backups"),
-        run_id: "faults".into(),
+        rewrap: Default::default(),
         dry_run: false,
     };
     let report = rewrap::run(&job, &|_| {}).await;

@@ -78,6 +78,7 @@ fn kms_io(w: &HashMap<String, String>) -> KmsIo {
         concurrency: 8,
         timeout: Duration::from_secs(20),
         on_demand: None,
+        pace: Default::default(),
     }
 }
 
@@ -211,7 +212,7 @@ async fn on_demand_credentials_wrap_and_unwrap(provider: &str) {
     let raw = bson::RawDocumentBuf::try_from(&key_doc).unwrap();
     keyshift::rewrap::prove::readable(&crypt, &raw, &kms)
         .await
-        .unwrap_or_else(|e| panic!("{provider} on demand: unwrapping failed: {}", e.0));
+        .unwrap_or_else(|e| panic!("{provider} on demand: unwrapping failed: {}", e.why));
 }
 
 #[tokio::test]

@@ -73,6 +73,7 @@ impl Fixture {
                 concurrency: 4,
                 timeout: std::time::Duration::from_secs(10),
                 on_demand: None,
+                pace: Default::default(),
             },
         }
     }

@@ -18,6 +18,7 @@ use keyshift::kms_io::KmsIo;
 use keyshift::kms_tls::{KmsTls, TlsOptions};
 use keyshift::rewrap::{self, Job, KeyOutcome, Progress};
 use keyshift::secret::SecretDoc;
+use keyshift::session::Session;
 
 /// A seeded deployment (target AWS) and the test world it lives in.
 struct Seeded {
@@ -62,21 +63,26 @@ impl Seeded {
         )]);
         let (db, coll) = self.key_vault_ns.split_once('.').unwrap();
         Job {
-            key_vault: common::mongo_client().await.database(db).collection(coll),
-            key_vault_ns: self.key_vault_ns.clone(),
-            kms_providers: SecretDoc::new(providers),
-            target: self.aws_target(),
-            filter: doc! {},
-            rewrap: Default::default(),
-            batch_size: 16,
-            kms: KmsIo {
-                tls: KmsTls::new(&tls).unwrap(),
-                concurrency: 8,
-                timeout: Duration::from_secs(20),
-                on_demand: None,
+            session: Session {
+                client: common::mongo_client().await,
+                key_vault: common::mongo_client().await.database(db).collection(coll),
+                key_vault_ns: self.key_vault_ns.clone(),
+                kms_providers: SecretDoc::new(providers),
+                target: self.aws_target(),
+                filter: doc! {},
+                explicit_filter: false,
+                batch_size: 16,
+                kms: KmsIo {
+                    tls: KmsTls::new(&tls).unwrap(),
+                    concurrency: 8,
+                    timeout: Duration::from_secs(20),
+                    on_demand: None,
+                    pace: Default::default(),
+                },
+                backup_dir: self.dir.join("backups"),
+                run_id: run_id.to_string(),
             },
-            backup_dir: self.dir.join("backups"),
-            run_id: run_id.to_string(),
+            rewrap: Default::default(),
             dry_run,
         }
     }
@@ -91,7 +97,7 @@ impl Seeded {
 
     async fn providers_in_vault(&self) -> HashMap<String, u64> {
         let job = self.job(true, "count").await;
-        let mut cursor = job.key_vault.find(doc! {}).await.unwrap();
+        let mut cursor = job.session.key_vault.find(doc! {}).await.unwrap();
         let mut counts = HashMap::new();
         while let Some(k) = cursor.try_next().await.unwrap() {
             let k = Document::try_from(k.as_ref()).unwrap();
@@ -157,7 +163,7 @@ async fn local_to_aws_moves_every_key_and_the_oracle_reads_the_data() {
 async fn concurrent_writers_changes_survive_and_a_rerun_completes() {
     let s = seed(6, 6);
     let job = s.job(false, "cas").await;
-    let vault = job.key_vault.clone();
+    let vault = job.session.key_vault.clone();
     let mut cursor = vault.find(doc! {}).sort(doc! {"_id": 1}).await.unwrap();
     let first = cursor.try_next().await.unwrap().unwrap();
     let second = cursor.try_next().await.unwrap().unwrap();
@@ -200,6 +206,7 @@ async fn concurrent_writers_changes_survive_and_a_rerun_completes() {
                         concurrency: 1,
                         timeout: Duration::from_secs(5),
                         on_demand: None,
+                        pace: Default::default(),
                     };
                     let out = keyshift::ctx_runner::run(ctx, keyshift::ctx_runner::Keys::Given(&[second]), &kms)
                         .await

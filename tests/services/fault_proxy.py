@@ -7,8 +7,20 @@ Run by svc_proxy.py as its own process:
 Each upstream (aws, azure, azure-identity, gcp, gcp-oauth, kmip, ...) gets its own port
 on 127.0.0.1. By default a connection is passed through byte for byte: TLS runs end to
 end between the client and the stand-in, the proxy terminates nothing and sees nothing.
+Latency, as a network has it (every packet, not every connection):
+
+    rtt_ms        a round trip: bytes each way are held rtt_ms/2 (order kept), and the
+                  client's first bytes wait one more round trip (the TCP handshake a
+                  local connect skips). A fresh TLS 1.3 connection then costs 3 round
+                  trips before the reply (connect, handshake, request), a reused one 1.
+
+Round trips are counted per upstream ("round_trips"): 1 per connection (its TCP
+handshake) plus 1 per client flight, a flight being client bytes sent after the client
+was handed server bytes. Counts are exact when rtt_ms > 0; at 0, a TLS 1.3 session
+ticket can land between a client's Finished and its request and count one flight more.
+
 Faults are decided per connection (libmongocrypt sends one request per connection,
-`Connection: close`, so per connection is per request):
+`Connection: close`, unless its client reuses connections):
 
     delay_ms      added before the connection is forwarded (every connection), plus
     jitter_ms     a uniform random 0..jitter_ms on top
@@ -45,9 +57,9 @@ Control endpoint (plain HTTP on 127.0.0.1, JSON):
                    merges into that upstream's settings ("*": every upstream);
                    add "replace": true to start from no faults
     POST /clear    {"upstream"?}       no faults (one upstream or all)
-    GET  /counters                     per upstream: connections, passed, delayed, reset,
-                                       stall, http500, http503, throttle, reset_after,
-                                       upstream_errors, bytes_up, bytes_down
+    GET  /counters                     per upstream: connections, round_trips, passed,
+                                       delayed, reset, stall, http500, http503, throttle,
+                                       reset_after, upstream_errors, bytes_up, bytes_down
     POST /counters/reset
 """
 
@@ -67,12 +79,13 @@ import uuid
 FAULTS = ("reset", "stall", "http500", "http503", "throttle", "reset_after")
 HTTP_FAULTS = ("http500", "http503", "throttle", "reset_after")
 HTTP_KINDS = ("aws", "azure", "gcp")
-COUNTERS = ("connections", "passed", "delayed", *FAULTS, "upstream_errors", "bytes_up", "bytes_down")
+COUNTERS = ("connections", "round_trips", "passed", "delayed", *FAULTS, "upstream_errors", "bytes_up",
+            "bytes_down")
 MAX_STALL = 600.0
 
 
 def _default_faults() -> dict:
-    return {"delay_ms": 0, "jitter_ms": 0, **{f: 0.0 for f in FAULTS}, "stall_ms": 0, "next": [],
+    return {"rtt_ms": 0, "delay_ms": 0, "jitter_ms": 0, **{f: 0.0 for f in FAULTS}, "stall_ms": 0, "next": [],
             "max_consecutive": 0}
 
 
@@ -287,26 +300,58 @@ class Proxy:
             self.rst(writer)
             return
         up.counters["passed"] += 1
+        up.counters["round_trips"] += 1  # the TCP handshake
+        loop = asyncio.get_running_loop()
+        half = float(up.faults.get("rtt_ms", 0)) / 2000.0
+        opened = loop.time()
+        # Whether the client was handed server bytes since its last flight began.
+        answered = {"yes": True}
 
-        async def copy(src, dst, counter):
+        async def copy(src, dst, counter, upward):
+            queue: asyncio.Queue = asyncio.Queue()
+
+            async def deliver():
+                while (item := await queue.get()) is not None:
+                    due, data = item
+                    if (wait := due - loop.time()) > 0:
+                        await asyncio.sleep(wait)
+                    dst.write(data)
+                    await dst.drain()
+                    if not upward:
+                        answered["yes"] = True
+
+            sender = asyncio.create_task(deliver())
             try:
                 while True:
                     data = await src.read(65536)
                     if not data:
                         break
                     up.counters[counter] += len(data)
-                    dst.write(data)
-                    await dst.drain()
+                    now = loop.time()
+                    if upward:
+                        if answered["yes"]:
+                            up.counters["round_trips"] += 1
+                            answered["yes"] = False
+                        # Nothing reaches the server before the TCP handshake would have.
+                        due = max(now, opened + 2 * half) + half
+                    else:
+                        due = now + half
+                    queue.put_nowait((due, data))
             except (ConnectionError, OSError):
                 pass
             finally:
+                queue.put_nowait(None)
+                try:
+                    await sender
+                except (ConnectionError, OSError):
+                    pass
                 try:
                     if dst.can_write_eof():
                         dst.write_eof()
                 except (OSError, RuntimeError):
                     pass
 
-        await asyncio.gather(copy(reader, uw, "bytes_up"), copy(ur, writer, "bytes_down"))
+        await asyncio.gather(copy(reader, uw, "bytes_up", True), copy(ur, writer, "bytes_down", False))
         uw.close()
         writer.close()
 

@@ -38,9 +38,21 @@ on that key through, and takes effect on the one after (which then fails). That 
 tests take a key away in the middle of a run without racing it: the point is a count
 of requests, not a moment in time. "counting" defaults to the denied action ("*" for
 disable). An armed fault shows in /state under "armed"; reset drops it.
+    POST /__ks/throttle {"rate": N}                       at most N cryptographic requests
+                                                          (Encrypt, Decrypt, ReEncrypt,
+                                                          GenerateDataKey) accepted in
+                                                          any second; beyond, 400
+                                                          ThrottlingException, as AWS
+                                                          answers over quota (0: none)
     POST /__ks/create   {"alias": "alias/name"?}         -> {"keyId", "arn", "aliasArn"?}
     POST /__ks/reset                                      drop denies, zero counters
-    GET  /__ks/state                                      -> {"denies", "counters", "cpuSeconds"}
+    GET  /__ks/state                                      -> {"denies", "counters", "cpuSeconds",
+                                                              "rate"}
+
+"rate" reports the cryptographic requests of the busiest second so far, offered (every
+such request, throttled or not) and accepted, and the throttle in force; reset zeroes
+it. Seconds are sliding windows at the server: a client pacing at R/s shows at most
+R + 1, plus whatever its requests bunch on the way.
 
 With --metadata-port it also serves, on plain HTTP, the two places the AWS credential
 chain finds temporary credentials on AWS compute (see AwsMetadata): EC2 IMDSv2 and the
@@ -85,6 +97,11 @@ _counters: Counter = Counter()  # under _lock: several threads count at once
 # "fault": "deny"|"disable", "action": denied action}; see the module doc.
 _armed: list[dict] = []
 _credentials: dict[str, str] = {}
+# Request-rate bookkeeping (under _lock): arrival times of the last second's
+# cryptographic requests, offered and accepted, the busiest second of each, the throttle.
+_CRYPTO_ACTIONS = ("TrentService.Encrypt", "TrentService.Decrypt", "TrentService.ReEncrypt",
+                   "TrentService.GenerateDataKey")
+_rate = {"limit": 0, "offered": [], "accepted": [], "maxOffered": 0, "maxAccepted": 0}
 _session_tokens: dict[str, str] = {}  # temporary credentials (from the metadata endpoints)
 
 
@@ -238,6 +255,31 @@ def _sigv4_error(environ, body: bytes) -> tuple[str, str] | None:
 # --- requests -------------------------------------------------------------------------
 
 
+def _admit(target: str) -> bool:
+    """Records a request; False when it is over the throttle (answer ThrottlingException)."""
+    if target not in _CRYPTO_ACTIONS:
+        return True
+    now = time.monotonic()
+    with _lock:
+        for name in ("offered", "accepted"):
+            times = _rate[name]
+            while times and times[0] <= now - 1.0:
+                times.pop(0)
+        _rate["offered"].append(now)
+        _rate["maxOffered"] = max(_rate["maxOffered"], len(_rate["offered"]))
+        if _rate["limit"] and len(_rate["accepted"]) >= _rate["limit"]:
+            _counters["Throttled"] += 1
+            return False
+        _rate["accepted"].append(now)
+        _rate["maxAccepted"] = max(_rate["maxAccepted"], len(_rate["accepted"]))
+        return True
+
+
+def _rate_state() -> dict:
+    return {"limit": _rate["limit"], "maxOfferedPerSecond": _rate["maxOffered"],
+            "maxAcceptedPerSecond": _rate["maxAccepted"]}
+
+
 def _control(path: str, raw: bytes) -> tuple[int, dict]:
     """/__ks/<path>: (HTTP status, JSON reply)."""
     try:
@@ -250,13 +292,21 @@ def _control(path: str, raw: bytes) -> tuple[int, dict]:
             with _lock:
                 return 200, {"denies": sorted([k, a] for k, a in _denies), "counters": dict(_counters),
                              "armed": [dict(a) for a in _armed],
-                             "cpuSeconds": round(time.process_time(), 3)}
+                             "cpuSeconds": round(time.process_time(), 3), "rate": _rate_state()}
         if path == "reset":
             with _lock:
                 _denies.clear()
                 _counters.clear()
                 _armed.clear()
+                _rate.update({"limit": 0, "offered": [], "accepted": [], "maxOffered": 0, "maxAccepted": 0})
             return 200, {"ok": True}
+        if path == "throttle":
+            limit = doc.get("rate", 0)
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+                return 400, {"error": "rate must be a count per second (an integer >= 0)"}
+            with _lock:
+                _rate.update({"limit": limit, "maxOffered": 0, "maxAccepted": 0})
+            return 200, {"ok": True, "rate": _rate_state()}
         if path == "create":
             key = backend.create_key(None, "ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT", "keyshift test key", None, False, "AWS_KMS")
             out = {"keyId": key.id, "arn": key.arn}
@@ -327,6 +377,9 @@ class KmsApp:
             if err:
                 _count("SignatureRejected")
                 return 400, [("Content-Type", AMZ_JSON)], json.dumps({"__type": err[0], "message": err[1]}).encode()
+        if not _admit(environ["HTTP_X_AMZ_TARGET"]):
+            return 400, [("Content-Type", AMZ_JSON)], json.dumps(
+                {"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
         environ["wsgi.input"] = io.BytesIO(body)
         request = _ServerRequest(environ)
         try:

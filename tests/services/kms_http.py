@@ -162,6 +162,9 @@ class JsonHandler(BaseHTTPRequestHandler):
         self.flush_headers()
 
     def _dispatch(self, method: str) -> None:
+        # One handler serves every request of a kept-alive connection: forget the
+        # previous request's body.
+        self.__dict__.pop("_body", None)
         path = urlsplit(self.path).path
         for m, rx, name in self.routes:
             match = rx.fullmatch(path)

@@ -67,6 +67,30 @@ def _azure_wrap(world, ca, token, name=None, version=None, op="wrapkey", value=b
                  json={"alg": "RSA-OAEP-256", "value": _b64url(value)}, headers=headers)
 
 
+def test_azure_serves_each_request_of_a_kept_alive_connection_with_its_own_body(world, ca):
+    """keyshift reuses KMS connections: the second request on one connection must not
+    see the first one's body (a token request, then a wrap and an unwrap)."""
+    with requests.Session() as s:
+        form = {"client_id": world["KS_AZURE_CLIENT_ID"], "client_secret": world["KS_AZURE_CLIENT_SECRET"],
+                "scope": "https://vault.azure.net/.default", "grant_type": "client_credentials"}
+        url = f"https://{world['KS_AZURE_IDENTITY_ENDPOINT']}/{world['KS_AZURE_TENANT_ID']}/oauth2/v2.0/token"
+        bad = s.post(url, data={**form, "client_secret": "wrong"}, timeout=30, verify=ca)
+        assert bad.status_code == 401, bad.text
+        good = s.post(url, data=form, timeout=30, verify=ca)
+        assert good.status_code == 200, good.text
+        token = good.json()["access_token"]
+        vault = (f"https://{world['KS_AZURE_VAULT_ENDPOINT']}/keys/{world['KS_AZURE_KEY_NAME']}/"
+                 f"{world['KS_AZURE_KEY_VERSION']}")
+        headers = {"Authorization": f"Bearer {token}"}
+        w = s.post(f"{vault}/wrapkey?api-version=7.1", json={"alg": "RSA-OAEP-256", "value": _b64url(b"a" * 96)},
+                   headers=headers, timeout=30, verify=ca)
+        assert w.status_code == 200, w.text
+        u = s.post(f"{vault}/unwrapkey?api-version=7.1", json={"alg": "RSA-OAEP-256", "value": w.json()["value"]},
+                   headers=headers, timeout=30, verify=ca)
+        assert u.status_code == 200, u.text
+        assert base64.urlsafe_b64decode(u.json()["value"] + "==") == b"a" * 96
+
+
 def _azure_ctl(world, ca, what, **doc):
     r = _post(f"{world['KS_AZURE_CONTROL_URL']}/{what}", ca, json=doc)
     assert r.status_code == 200, r.text
@@ -557,6 +581,48 @@ def test_proxy_reset_stall_delay(world, ca, proxy):
     assert _delta(before, after, "aws", "reset") == 1
     assert _delta(before, after, "aws", "stall") == 1
     assert _delta(before, after, "aws", "delayed") >= 1
+
+
+def test_proxy_latency_counts_round_trips_per_connection_and_per_request(world, ca, proxy):
+    """rtt_ms holds every flight, so a fresh TLS 1.3 connection costs 3 round trips
+    (TCP, handshake, request) and a kept-alive one 1; the proxy counts them."""
+    proxy.post("/faults", {"upstream": "aws", "rtt_ms": 40})
+    host, port = world["KS_PROXY_AWS_ENDPOINT"].rsplit(":", 1)
+    request = (b"POST / HTTP/1.1\r\nHost: " + host.encode() + b"\r\nX-Amz-Target: TrentService.ListKeys\r\n"
+               b"Content-Type: application/x-amz-json-1.1\r\nContent-Length: 2\r\n\r\n{}")
+
+    def exchange(s):
+        s.sendall(request)
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            reply += s.recv(65536)
+        head, _, body = reply.partition(b"\r\n\r\n")
+        length = int([l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0].split(b":")[1])
+        while len(body) < length:
+            body += s.recv(65536)
+        assert head.startswith(b"HTTP/1.1 400")  # unsigned: moto refuses, which is enough here
+
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    before = proxy.counters()
+    started = time.monotonic()
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host) as s:
+            for _ in range(3):
+                exchange(s)
+    one_connection = time.monotonic() - started
+    middle = proxy.counters()
+    assert _delta(before, middle, "aws", "connections") == 1
+    assert _delta(before, middle, "aws", "round_trips") == 3 + 2, "3 for the first request, 1 per reuse"
+    # The latency is real: 5 round trips of 40 ms cannot take less than 200 ms.
+    assert one_connection >= 0.2
+    for _ in range(2):
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname=host) as s:
+                exchange(s)
+    after = proxy.counters()
+    assert _delta(middle, after, "aws", "connections") == 2
+    assert _delta(middle, after, "aws", "round_trips") == 6, "3 per fresh connection"
 
 
 def test_proxy_passes_tls_through(world, ca, proxy):

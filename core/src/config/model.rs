@@ -344,6 +344,10 @@ pub struct Rewrap {
     /// Concurrent KMS requests.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<i64>,
+    /// At most this many KMS requests per second per provider (default: no ceiling,
+    /// only the pace throttling answers impose; see [`crate::kms_rate`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms_rate: Option<i64>,
     /// Directory for backups.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup_dir: Option<String>,

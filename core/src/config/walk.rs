@@ -60,6 +60,7 @@ const REWRAP: &[&str] = &[
     "filter",
     "batchSize",
     "concurrency",
+    "kmsRate",
     "backupDir",
     "kmipReplaceKeyIds",
 ];
@@ -302,6 +303,7 @@ impl Walker {
                 filter: self.string(m, "/rewrap", "filter", None),
                 batch_size: self.integer(m, "/rewrap", "batchSize"),
                 concurrency: self.integer(m, "/rewrap", "concurrency"),
+                kms_rate: self.integer(m, "/rewrap", "kmsRate"),
                 backup_dir: self.string(m, "/rewrap", "backupDir", None),
                 kmip_replace_key_ids: self.strings(m, "/rewrap", "kmipReplaceKeyIds"),
             });

@@ -10,11 +10,16 @@
 //! - [`decide`]: what to do with one value (re-encrypt, skip, refuse);
 //! - [`schema`]: rewriting the key ids in a `$jsonSchema` (validators, schemaMaps);
 //! - [`partition`]: `--partition I/N` and the offsets of its `_id` boundaries;
+//! - [`scope`]: which collections rotate re-encrypts (Queryable Encryption refused or
+//!   skipped) and which keys it leaves to rewrap;
+//! - [`paths`]: which paths a document's compare-and-swap update compares and sets;
 
 pub mod ciphertext;
 pub mod decide;
 pub mod ids;
 pub mod partition;
+pub mod paths;
 pub mod schema;
+pub mod scope;
 
 pub use ids::{is_replacement, parse_uuid, replacement_id, uuid_string};

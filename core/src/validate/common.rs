@@ -11,6 +11,9 @@ pub const BATCH_SIZE_RANGE: (i64, i64) = (1, 10_000);
 /// Bounds for `rewrap.concurrency`: at least one request, and no more in flight than
 /// a KMS would sensibly take from one client before throttling.
 pub const CONCURRENCY_RANGE: (i64, i64) = (1, 256);
+/// Bounds for `rewrap.kmsRate` (requests per second per provider): at least one, and
+/// no more than the largest quota a KMS grants (AWS: 100,000/s in some regions).
+pub const KMS_RATE_RANGE: (i64, i64) = (1, 100_000);
 
 /// A parsed `host[:port]` endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -459,6 +462,7 @@ pub fn check_rewrap(out: &mut Vec<Diagnostic>, config: &Config) {
             CONCURRENCY_RANGE,
             codes::RW_CONCURRENCY,
         ),
+        ("kmsRate", rw.kms_rate, KMS_RATE_RANGE, codes::RW_KMS_RATE),
     ];
     for (field, value, (lo, hi), code) in bounds {
         if let Some(v) = value.filter(|v| !(lo..=hi).contains(v)) {

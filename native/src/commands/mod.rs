@@ -122,12 +122,41 @@ pub fn redact_uri_error(message: &str, uri: &str) -> String {
     crate::deployment::redact(message, uri)
 }
 
+/// The shared part of rewrap, rotate and retire: connects to the key vault and sets up
+/// the KMS transport. A configuration without `[target]` is refused (exit 2).
+pub async fn session(settings: &Settings) -> Result<crate::session::Session, Failure> {
+    let target = require_target(settings)?;
+    let (client, key_vault) = key_vault_client(settings).await?;
+    Ok(crate::session::Session {
+        client,
+        key_vault,
+        key_vault_ns: settings.key_vault_ns(),
+        kms_providers: settings.kms_providers.clone(),
+        target,
+        filter: settings.filter.clone(),
+        explicit_filter: settings.filter_configured,
+        batch_size: settings.batch_size,
+        kms: kms_io(settings)?,
+        backup_dir: settings.backup_dir.clone(),
+        run_id: run_id(),
+    })
+}
+
+/// The configured target master key, or the usage error saying it is missing.
+pub fn require_target(settings: &Settings) -> Result<Document, Failure> {
+    settings
+        .target
+        .clone()
+        .ok_or_else(|| Failure::usage("the configuration has no [target]"))
+}
+
 /// The KMS transport for the settings.
 pub fn kms_io(settings: &Settings) -> Result<KmsIo, Failure> {
     Ok(KmsIo {
         tls: KmsTls::new(&settings.tls).map_err(|e| Failure::usage(format!("tlsOptions: {e}")))?,
         concurrency: settings.concurrency,
         timeout: std::time::Duration::from_secs(30),
+        pace: std::sync::Arc::new(crate::kms_pace::KmsPace::new(settings.kms_rate)),
         on_demand: {
             let names = crate::crypt::on_demand_providers(settings.kms_providers.expose());
             let aws_ca = settings.tls.get("aws").and_then(|t| t.ca_file.clone());

@@ -18,6 +18,7 @@ use crate::cli::Common;
 use crate::ctx_runner::{self, Keys};
 use crate::rewrap::{master_key_of, prove, target};
 use crate::{crypt, settings};
+use keyshift_core::kms_error::KmsRefusal;
 
 struct Check {
     name: String,
@@ -26,9 +27,11 @@ struct Check {
 }
 
 /// Names which KMS operation the target refused, so a user fixes the right grant.
-fn refused(operation: &str, error: &str) -> String {
-    use keyshift_core::kms_error::{KmsRefusal, classify};
-    match classify(error) {
+/// A target probe's failure, in words, with the permanent KMS refusal behind it.
+type TargetFailure = (String, Option<KmsRefusal>);
+
+fn refused(operation: &str, error: &str, refusal: Option<KmsRefusal>) -> TargetFailure {
+    let words = match refusal {
         Some(KmsRefusal::Permission) => format!(
             "the target KMS refused {operation}: the credentials lack that permission on the \
              key (`keyshift policy` shows what to grant). KMS said: {error}"
@@ -37,7 +40,8 @@ fn refused(operation: &str, error: &str) -> String {
             format!("the target key is disabled or missing; {operation} failed: {error}")
         }
         _ => format!("{operation} failed: {error}"),
-    }
+    };
+    (words, refusal)
 }
 
 async fn describe_aws(
@@ -83,9 +87,7 @@ async fn describe_aws(
 /// Runs `preflight`.
 pub async fn run(common: &Common) -> CmdResult {
     let settings = settings::load(&common.config)?;
-    let Some(target_mk) = settings.target.clone() else {
-        return Err(Failure::usage("the configuration has no [target]"));
-    };
+    let target_mk = super::require_target(&settings)?;
     let mut checks = vec![Check {
         name: "config".into(),
         ok: true,
@@ -148,7 +150,7 @@ pub async fn run(common: &Common) -> CmdResult {
             ok: r.is_ok(),
             detail: match r {
                 Ok(()) => "a sample key unwraps".into(),
-                Err(e) => format!("cannot unwrap a sample key: {}", e.0),
+                Err(e) => format!("cannot unwrap a sample key: {}", e.why),
             },
         });
     }
@@ -167,30 +169,35 @@ pub async fn run(common: &Common) -> CmdResult {
         .get_str("provider")
         .is_ok_and(|p| p == "aws" || p.starts_with("aws:"));
     let target_check = async {
-        let only_target = only_target.ok_or("the target provider is not in kmsProviders")?;
-        let wrap = crypt::build(&only_target).map_err(|e| e.to_string())?;
+        let plain = |e: &dyn std::fmt::Display| -> TargetFailure { (e.to_string(), None) };
+        let only_target =
+            only_target.ok_or_else(|| plain(&"the target provider is not in kmsProviders"))?;
+        let wrap = crypt::build(&only_target).map_err(|e| plain(&e))?;
         let ctx = wrap
             .ctx_builder()
             .key_encryption_key(&target_mk)
             .and_then(|b| b.build_datakey())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| plain(&e))?;
         let probe_key = ctx_runner::run(ctx, Keys::Given(&[]), &kms)
             .await
-            .map_err(|e| refused("Encrypt (wrapping a probe key)", &e.to_string()))?;
+            .map_err(|e| {
+                refused(
+                    "Encrypt (wrapping a probe key)",
+                    &e.to_string(),
+                    e.refusal(),
+                )
+            })?;
         // A fresh handle, so the unwrap is a real KMS call.
-        let unwrap = crypt::build(&only_target).map_err(|e| e.to_string())?;
+        let unwrap = crypt::build(&only_target).map_err(|e| plain(&e))?;
         prove::readable(&unwrap, &probe_key, &kms)
             .await
-            .map_err(|e| refused("Decrypt (unwrapping the probe key)", &e.0))
+            .map_err(|e| refused("Decrypt (unwrapping the probe key)", &e.why, e.refusal))
     }
     .await;
     if is_aws {
         // A certificate that does not verify fails DescribeKey too, after the SDK's own
         // retries: say so instead of spending them.
-        let tls_failed = target_check.as_ref().err().is_some_and(|e| {
-            keyshift_core::kms_error::classify(e)
-                == Some(keyshift_core::kms_error::KmsRefusal::Certificate)
-        });
+        let tls_failed = matches!(target_check, Err((_, Some(KmsRefusal::Certificate))));
         checks.push(if tls_failed {
             Check {
                 name: format!("target {provider} key"),
@@ -206,7 +213,7 @@ pub async fn run(common: &Common) -> CmdResult {
         ok: target_check.is_ok(),
         detail: match target_check {
             Ok(()) => "wraps and unwraps a probe key".into(),
-            Err(e) => e.to_string(),
+            Err((words, _)) => words,
         },
     });
 

@@ -4,7 +4,7 @@
 use crate::outln;
 use keyshift_core::rotate::ids::uuid_string;
 
-use super::{CmdResult, Failure, NOT_VERIFIED, OK, confirm, key_vault, kms_io, print_json, run_id};
+use super::{CmdResult, Failure, NOT_VERIFIED, OK, confirm, print_json};
 use crate::cli::Common;
 use crate::rotate::retire::{self, DataDeployment, Job, Report};
 use crate::rotate::validators;
@@ -96,18 +96,15 @@ async fn data_deployments(
 /// Runs `retire`.
 pub async fn run(common: &Common, yes: bool) -> CmdResult {
     let settings = settings::load(&common.config)?;
-    let Some(target) = settings.target.clone() else {
-        return Err(Failure::usage("the configuration has no [target]"));
-    };
+    super::require_target(&settings)?;
     if !settings.all_deployments_listed {
         return Err(Failure::usage(unconfirmed_message(&settings)));
     }
-    let vault = key_vault(&settings).await?;
-    let client = vault.client().clone();
+    let session = super::session(&settings).await?;
     // Every collection of every deployment using the key vault, not only [rotate]
     // collections: a value anywhere may still need an old key, and a deleted key is
     // gone for good.
-    let deployments = data_deployments(&settings, &client).await?;
+    let deployments = data_deployments(&settings, &session.client).await?;
     let scanned: Vec<String> = deployments
         .iter()
         .map(|d| format!("{} ({} collection(s))", d.name, d.namespaces.len()))
@@ -129,18 +126,8 @@ pub async fn run(common: &Common, yes: bool) -> CmdResult {
         yes,
     )?;
     let job = Job {
-        client,
-        key_vault: vault,
-        key_vault_ns: settings.key_vault_ns(),
-        kms_providers: settings.kms_providers.clone(),
-        target,
-        filter: settings.filter.clone(),
-        explicit_filter: settings.filter_configured,
+        session,
         deployments,
-        batch_size: settings.batch_size,
-        kms: kms_io(&settings)?,
-        backup_dir: settings.backup_dir.clone(),
-        run_id: run_id(),
     };
     if !common.json {
         eprintln!("keyshift: verifying the replacements and scanning for old keys");

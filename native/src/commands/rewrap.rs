@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{CmdResult, FAILED, Failure, OK, confirm, key_vault, kms_io, print_json, run_id};
+use super::{CmdResult, FAILED, Failure, OK, confirm, print_json};
 use crate::cli::Common;
 use crate::rewrap::{self, Job, KeyOutcome, Progress, Report};
 use crate::settings;
@@ -79,9 +79,7 @@ fn unreadable_sources(
 /// Runs `rewrap`.
 pub async fn run(common: &Common, dry_run: bool, yes: bool) -> CmdResult {
     let settings = settings::load(&common.config)?;
-    let Some(target) = settings.target.clone() else {
-        return Err(Failure::usage("the configuration has no [target]"));
-    };
+    let target = super::require_target(&settings)?;
     if !dry_run {
         confirm(
             &format!(
@@ -93,18 +91,11 @@ pub async fn run(common: &Common, dry_run: bool, yes: bool) -> CmdResult {
         )?;
     }
     let job = Job {
-        key_vault: key_vault(&settings).await?,
-        key_vault_ns: settings.key_vault_ns(),
-        kms_providers: settings.kms_providers.clone(),
-        target,
-        filter: settings.filter.clone(),
+        session: super::session(&settings).await?,
         rewrap: settings.config.rewrap_or_default(),
-        batch_size: settings.batch_size,
-        kms: kms_io(&settings)?,
-        backup_dir: settings.backup_dir.clone(),
-        run_id: run_id(),
         dry_run,
     };
+    let pace = job.session.kms.pace.clone();
     // A bar on a terminal; plain lines otherwise (logs, CI); nothing with --json.
     let bar = (!common.json && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::new_spinner();
@@ -128,7 +119,7 @@ pub async fn run(common: &Common, dry_run: bool, yes: bool) -> CmdResult {
                     bar.set_length(n);
                     bar.set_style(
                         ProgressStyle::with_template(
-                            "{bar:40} {pos}/{len} keys rewrapped, proven, written ({per_sec}, eta {eta})",
+                            "{bar:40} {pos}/{len} keys rewrapped, proven, written ({per_sec}, eta {eta}) KMS: {msg}",
                         )
                         .unwrap_or_else(|_| ProgressStyle::default_bar()),
                     );
@@ -137,7 +128,10 @@ pub async fn run(common: &Common, dry_run: bool, yes: bool) -> CmdResult {
                 None => {}
             }
         }
-        (Progress::Done(n), Some(bar)) => bar.set_position(n),
+        (Progress::Done(n), Some(bar)) => {
+            bar.set_position(n);
+            bar.set_message(pace.summary());
+        }
         _ => {}
     };
     let result = rewrap::run(&job, &progress).await;
@@ -155,9 +149,20 @@ pub async fn run(common: &Common, dry_run: bool, yes: bool) -> CmdResult {
             }
         },
     };
+    let throttled = pace.throttled();
     if common.json {
-        print_json(&report_json(&report));
+        let mut out = report_json(&report);
+        out["kmsThrottled"] = throttled.into();
+        print_json(&out);
     } else {
+        if throttled > 0 {
+            eprintln!(
+                "keyshift: the KMS throttled {throttled} request(s); keyshift slowed down and \
+                 retried them ({}). To leave your applications more of the quota, set \
+                 [rewrap] kmsRate",
+                pace.summary()
+            );
+        }
         let verb = if dry_run {
             "would be rewrapped (dry run)"
         } else {

@@ -21,7 +21,8 @@ fn doc_of(raw: &RawDocumentBuf) -> Result<Document, Failure> {
 /// Runs `rollback`.
 pub async fn run(common: &Common, backup_path: &std::path::Path, yes: bool) -> CmdResult {
     let settings = settings::load(&common.config)?;
-    let mut reader = backup::BackupReader::open(backup_path).map_err(Failure::usage)?;
+    let mut reader =
+        backup::BackupReader::open(backup_path).map_err(|e| Failure::usage(e.to_string()))?;
     if reader.header.key_vault != settings.key_vault_ns() {
         return Err(Failure::usage(format!(
             "the backup is of key vault {}, but the configuration names {}",
@@ -43,8 +44,8 @@ pub async fn run(common: &Common, backup_path: &std::path::Path, yes: bool) -> C
         target: reader.header.target.clone(),
         run_id: format!("rollback-{}", run_id()),
     };
-    let mut safety =
-        backup::BackupWriter::create(&settings.backup_dir, &header).map_err(Failure::failed)?;
+    let mut safety = backup::BackupWriter::create(&settings.backup_dir, &header)
+        .map_err(|e| Failure::failed(e.to_string()))?;
     let (mut restored, mut already, mut left_alone, mut missing) =
         (0u64, 0u64, Vec::new(), Vec::new());
     let write_err = |e: mongodb::error::Error| {
@@ -56,7 +57,7 @@ pub async fn run(common: &Common, backup_path: &std::path::Path, yes: bool) -> C
     loop {
         let batch = reader
             .next_batch(settings.batch_size)
-            .map_err(Failure::failed)?;
+            .map_err(|e| Failure::failed(e.to_string()))?;
         if batch.is_empty() {
             break;
         }
@@ -84,13 +85,15 @@ pub async fn run(common: &Common, backup_path: &std::path::Path, yes: bool) -> C
                             &RawDocumentBuf::try_from(&current)
                                 .map_err(|e| Failure::failed(e.to_string()))?,
                         )
-                        .map_err(Failure::failed)?;
+                        .map_err(|e| Failure::failed(e.to_string()))?;
                     plan.push((saved, current));
                 }
                 _ => left_alone.push(id.to_string()),
             }
         }
-        safety = safety.checkpoint().map_err(Failure::failed)?;
+        safety = safety
+            .checkpoint()
+            .map_err(|e| Failure::failed(e.to_string()))?;
         for (saved, current) in plan {
             let raw = |d: &Document| {
                 RawDocumentBuf::try_from(d).map_err(|e| Failure::failed(e.to_string()))
@@ -115,7 +118,9 @@ pub async fn run(common: &Common, backup_path: &std::path::Path, yes: bool) -> C
             }
         }
     }
-    let (safety_path, saved_count) = safety.finish().map_err(Failure::failed)?;
+    let (safety_path, saved_count) = safety
+        .finish()
+        .map_err(|e| Failure::failed(e.to_string()))?;
     if saved_count == 0 {
         let _ = std::fs::remove_file(&safety_path);
     }

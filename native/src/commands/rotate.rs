@@ -9,7 +9,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use keyshift_core::rotate::ids::uuid_string;
 use keyshift_core::rotate::partition::Partition;
 
-use super::{CmdResult, FAILED, Failure, OK, confirm, key_vault, kms_io, print_json, run_id};
+use super::{CmdResult, FAILED, Failure, OK, confirm, print_json};
 use crate::cli::Common;
 use crate::rotate::{self, Job, Progress, Report, RotateError};
 use crate::settings::{self, Settings};
@@ -183,40 +183,31 @@ pub async fn run(
         None => Partition::WHOLE,
     };
     let settings = settings::load(&common.config)?;
-    let Some(target) = settings.target.clone() else {
-        return Err(Failure::usage("the configuration has no [target]"));
-    };
-    let vault = key_vault(&settings).await?;
-    let client = vault.client().clone();
-    let namespaces = namespaces(&settings, &client, all_collections).await?;
+    let mut session = super::session(&settings).await?;
+    // Each of N partition workers takes 1/N of the configured KMS rate.
+    session.kms.pace = std::sync::Arc::new(crate::kms_pace::KmsPace::new(
+        keyshift_core::kms_rate::share(settings.kms_rate, partition.count),
+    ));
+    let namespaces = namespaces(&settings, &session.client, all_collections).await?;
     if !dry_run {
         confirm(
             &format!(
                 "Replace the keys in {} with new ones under {} and re-encrypt {} collection(s)?",
                 settings.key_vault_ns(),
-                target.get_str("provider").unwrap_or("the target"),
+                session.target.get_str("provider").unwrap_or("the target"),
                 namespaces.len()
             ),
             yes,
         )?;
     }
     let job = Job {
-        client,
-        key_vault: vault,
-        key_vault_ns: settings.key_vault_ns(),
-        kms_providers: settings.kms_providers.clone(),
-        target,
-        filter: settings.filter.clone(),
-        explicit_filter: settings.filter_configured,
+        session,
         namespaces,
         partition,
-        batch_size: settings.batch_size,
-        kms: kms_io(&settings)?,
-        backup_dir: settings.backup_dir.clone(),
-        run_id: run_id(),
         dry_run,
         skip_queryable: all_collections,
     };
+    let pace = job.session.kms.pace.clone();
     // Bars on a terminal; plain lines otherwise; nothing with --json.
     let bars = (!common.json && std::io::stderr().is_terminal()).then(MultiProgress::new);
     let current: Mutex<Option<ProgressBar>> = Mutex::new(None);
@@ -250,7 +241,7 @@ pub async fn run(
                     let bar = b.add(ProgressBar::new_spinner());
                     bar.set_style(
                         ProgressStyle::with_template(
-                            "{spinner} {prefix}: {pos} documents ({per_sec})",
+                            "{spinner} {prefix}: {pos} documents ({per_sec}) KMS: {msg}",
                         )
                         .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                     );
@@ -264,6 +255,7 @@ pub async fn run(
             Progress::Scanned(_, n) => {
                 if let Some(bar) = current.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
                     bar.set_position(n);
+                    bar.set_message(pace.summary());
                 }
             }
         }

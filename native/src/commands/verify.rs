@@ -7,7 +7,8 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::{CmdResult, Failure, NOT_VERIFIED, OK, key_vault, kms_io, print_json};
 use crate::cli::Common;
-use crate::rewrap::{master_key_of, prove, target, uuid_of};
+use crate::key_id;
+use crate::rewrap::{master_key_of, prove, target};
 use crate::{crypt, settings};
 
 /// Unwraps `keys` through the target provider alone, on a fresh handle (so each is a
@@ -30,7 +31,7 @@ async fn read_all(
                 prove::readable(crypt, key, kms)
                     .await
                     .err()
-                    .map(|e| (uuid_of(key), e.0))
+                    .map(|e| (key_id::text(key), e.why))
             }
         })
         .buffer_unordered(concurrency)
@@ -50,9 +51,7 @@ fn random_below(n: u64) -> Result<u64, Failure> {
 /// Runs `verify`.
 pub async fn run(common: &Common, sample: Option<u64>) -> CmdResult {
     let settings = settings::load(&common.config)?;
-    let Some(target_mk) = settings.target.clone() else {
-        return Err(Failure::usage("the configuration has no [target]"));
-    };
+    let target_mk = super::require_target(&settings)?;
     let provider = target_mk
         .get_str("provider")
         .unwrap_or_default()
@@ -127,7 +126,7 @@ pub async fn run(common: &Common, sample: Option<u64>) -> CmdResult {
                         }
                     }
                 }
-                _ => not_under.push(uuid_of(&key)),
+                _ => not_under.push(key_id::text(&key)),
             }
         }
         unreadable.extend(read(to_read).await?);

@@ -36,13 +36,82 @@ pub struct BackupWriter {
     count: u64,
 }
 
-fn io_err(path: &Path, e: std::io::Error) -> String {
-    format!("backup {}: {e}", path.display())
+/// Why a backup could not be written or read. Every variant names the path: the
+/// user's next step is always about that file or directory.
+#[derive(Debug)]
+pub enum BackupError {
+    /// The file system refused an operation on `path`.
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The backup directory is not a directory.
+    NotADirectory(PathBuf),
+    /// The backup directory is writable by every user without the sticky bit.
+    WorldWritable {
+        /// The directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// No fresh private scratch directory could be made under this one.
+    NoPrivateDir(PathBuf),
+    /// The operating system's random source failed.
+    Random(String),
+    /// The file is not a keyshift backup of this format.
+    NotABackup(PathBuf),
+    /// A line of the file is not a key document (damaged, or edited).
+    BadLine {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with the line.
+        why: String,
+    },
+    /// A key document could not be converted to or from extended JSON.
+    Encoding(String),
+}
+
+impl std::fmt::Display for BackupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackupError::Io { path, source } => write!(f, "backup {}: {source}", path.display()),
+            BackupError::NotADirectory(dir) => {
+                write!(f, "backup {}: not a directory", dir.display())
+            }
+            BackupError::WorldWritable { path, mode } => write!(
+                f,
+                "backup directory {} is writable by every user (mode {mode:o}): another user \
+                 could replace a backup. Use a directory only you can write to (chmod 700), \
+                 or set [rewrap] backupDir",
+                path.display()
+            ),
+            BackupError::NoPrivateDir(base) => {
+                write!(f, "cannot make a private directory in {}", base.display())
+            }
+            BackupError::Random(e) => write!(f, "random source: {e}"),
+            BackupError::NotABackup(path) => {
+                write!(f, "backup {}: not a keyshift backup header", path.display())
+            }
+            BackupError::BadLine { path, why } => write!(f, "backup {}: {why}", path.display()),
+            BackupError::Encoding(e) => write!(f, "backup: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BackupError {}
+
+fn io_err(path: &Path, source: std::io::Error) -> BackupError {
+    BackupError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Makes `dir` (0700) if it is missing, and refuses one any user may write into
 /// without the sticky bit: there another user could delete or swap a backup.
-pub fn ensure_private_dir(dir: &Path) -> Result<(), String> {
+pub fn ensure_private_dir(dir: &Path) -> Result<(), BackupError> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -51,17 +120,14 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), String> {
         .map_err(|e| io_err(dir, e))?;
     let meta = std::fs::metadata(dir).map_err(|e| io_err(dir, e))?;
     if !meta.is_dir() {
-        return Err(format!("backup {}: not a directory", dir.display()));
+        return Err(BackupError::NotADirectory(dir.to_path_buf()));
     }
     let mode = meta.permissions().mode();
     if mode & 0o002 != 0 && mode & 0o1000 == 0 {
-        return Err(format!(
-            "backup directory {} is writable by every user (mode {:o}): another user could \
-             replace a backup. Use a directory only you can write to (chmod 700), or set \
-             [rewrap] backupDir",
-            dir.display(),
-            mode & 0o7777
-        ));
+        return Err(BackupError::WorldWritable {
+            path: dir.to_path_buf(),
+            mode: mode & 0o7777,
+        });
     }
     Ok(())
 }
@@ -69,12 +135,12 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), String> {
 /// A fresh private directory under the system's temporary directory, made atomically
 /// (mode 0700, a random name, never an existing path): scratch space another user on
 /// the host can neither pre-create nor link.
-pub fn private_temp_dir(prefix: &str) -> Result<PathBuf, String> {
+pub fn private_temp_dir(prefix: &str) -> Result<PathBuf, BackupError> {
     use std::os::unix::fs::DirBuilderExt as _;
     let base = std::env::temp_dir();
     for _ in 0..16 {
         let mut rand = [0u8; 12];
-        getrandom::fill(&mut rand).map_err(|e| format!("random source: {e}"))?;
+        getrandom::fill(&mut rand).map_err(|e| BackupError::Random(e.to_string()))?;
         let name: String = rand.iter().map(|b| format!("{b:02x}")).collect();
         let dir = base.join(format!("{prefix}-{name}"));
         match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
@@ -83,15 +149,12 @@ pub fn private_temp_dir(prefix: &str) -> Result<PathBuf, String> {
             Err(e) => return Err(io_err(&dir, e)),
         }
     }
-    Err(format!(
-        "cannot make a private directory in {}",
-        base.display()
-    ))
+    Err(BackupError::NoPrivateDir(base))
 }
 
 impl BackupWriter {
     /// Creates `dir/keyshift-backup-RUN.jsonl` (never overwrites) and writes the header.
-    pub fn create(dir: &Path, header: &Header) -> Result<Self, String> {
+    pub fn create(dir: &Path, header: &Header) -> Result<Self, BackupError> {
         Self::create_named(
             dir,
             &format!("keyshift-backup-{}.jsonl", header.run_id),
@@ -102,7 +165,7 @@ impl BackupWriter {
     /// Creates `dir/FILE_NAME` and writes the header. The file is created exclusively
     /// (O_CREAT|O_EXCL): an existing file, or a symbolic link someone left at that path,
     /// makes it fail instead of being written through or overwritten.
-    pub fn create_named(dir: &Path, file_name: &str, header: &Header) -> Result<Self, String> {
+    pub fn create_named(dir: &Path, file_name: &str, header: &Header) -> Result<Self, BackupError> {
         ensure_private_dir(dir)?;
         let path = dir.join(file_name);
         let file = OpenOptions::new()
@@ -126,21 +189,23 @@ impl BackupWriter {
         Ok(w)
     }
 
-    fn line(&mut self, value: &serde_json::Value) -> Result<(), String> {
-        serde_json::to_writer(&mut self.out, value).map_err(|e| format!("backup: {e}"))?;
+    fn line(&mut self, value: &serde_json::Value) -> Result<(), BackupError> {
+        serde_json::to_writer(&mut self.out, value)
+            .map_err(|e| BackupError::Encoding(e.to_string()))?;
         self.out.write_all(b"\n").map_err(|e| io_err(&self.path, e))
     }
 
     /// Appends one key document.
-    pub fn push(&mut self, key: &RawDocumentBuf) -> Result<(), String> {
-        let doc = Document::try_from(key.as_ref()).map_err(|e| format!("key document: {e}"))?;
+    pub fn push(&mut self, key: &RawDocumentBuf) -> Result<(), BackupError> {
+        let doc = Document::try_from(key.as_ref())
+            .map_err(|e| BackupError::Encoding(format!("key document: {e}")))?;
         self.line(&Bson::Document(doc).into_canonical_extjson())?;
         self.count += 1;
         Ok(())
     }
 
     /// Makes everything pushed so far durable (flush + fsync) and keeps writing.
-    pub fn checkpoint(mut self) -> Result<Self, String> {
+    pub fn checkpoint(mut self) -> Result<Self, BackupError> {
         self.out.flush().map_err(|e| io_err(&self.path, e))?;
         self.out
             .get_ref()
@@ -150,7 +215,7 @@ impl BackupWriter {
     }
 
     /// Flushes and fsyncs the file and its directory; returns the path and key count.
-    pub fn finish(self) -> Result<(PathBuf, u64), String> {
+    pub fn finish(self) -> Result<(PathBuf, u64), BackupError> {
         let BackupWriter { path, out, count } = self;
         let file = out
             .into_inner()
@@ -173,29 +238,33 @@ pub struct BackupReader {
     pub header: Header,
 }
 
-fn parse_doc(path: &Path, line: &str) -> Result<Document, String> {
+fn parse_doc(path: &Path, line: &str) -> Result<Document, BackupError> {
+    let bad_line = |why: String| BackupError::BadLine {
+        path: path.to_path_buf(),
+        why,
+    };
     let value: serde_json::Value =
-        serde_json::from_str(line).map_err(|e| format!("backup {}: {e}", path.display()))?;
+        serde_json::from_str(line).map_err(|e| bad_line(e.to_string()))?;
     match Bson::try_from(value) {
         Ok(Bson::Document(d)) => Ok(d),
-        _ => Err(format!(
-            "backup {}: a line is not a key document",
-            path.display()
-        )),
+        _ => Err(bad_line("a line is not a key document".into())),
     }
 }
 
 impl BackupReader {
     /// Opens a backup and checks its header.
-    pub fn open(path: &Path) -> Result<Self, String> {
+    pub fn open(path: &Path) -> Result<Self, BackupError> {
         let file = File::open(path).map_err(|e| io_err(path, e))?;
         let mut lines = BufReader::new(file).lines();
         let first = lines
             .next()
-            .ok_or_else(|| format!("backup {}: empty file", path.display()))?
+            .ok_or_else(|| BackupError::BadLine {
+                path: path.to_path_buf(),
+                why: "empty file".into(),
+            })?
             .map_err(|e| io_err(path, e))?;
         let head = parse_doc(path, &first)?;
-        let bad = || format!("backup {}: not a keyshift backup header", path.display());
+        let bad = || BackupError::NotABackup(path.to_path_buf());
         match head.get("keyshiftBackup") {
             Some(Bson::Int32(v)) if *v as u32 == FORMAT => {}
             Some(Bson::Int64(v)) if *v as u32 == FORMAT => {}
@@ -214,7 +283,7 @@ impl BackupReader {
     }
 
     /// Up to `n` key documents; an empty batch means the end.
-    pub fn next_batch(&mut self, n: usize) -> Result<Vec<RawDocumentBuf>, String> {
+    pub fn next_batch(&mut self, n: usize) -> Result<Vec<RawDocumentBuf>, BackupError> {
         let mut batch = Vec::with_capacity(n);
         while batch.len() < n {
             let Some(line) = self.lines.next() else { break };
@@ -223,7 +292,9 @@ impl BackupReader {
                 continue;
             }
             let doc = parse_doc(&self.path, &line)?;
-            batch.push(RawDocumentBuf::try_from(&doc).map_err(|e| format!("backup: {e}"))?);
+            batch.push(
+                RawDocumentBuf::try_from(&doc).map_err(|e| BackupError::Encoding(e.to_string()))?,
+            );
         }
         Ok(batch)
     }
@@ -309,7 +380,8 @@ mod tests {
         std::fs::create_dir(&open).unwrap();
         std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
         let e = BackupWriter::create(&open, &header).err().unwrap();
-        assert!(e.contains("writable by every user"), "{e}");
+        assert!(matches!(e, BackupError::WorldWritable { .. }), "{e}");
+        assert!(e.to_string().contains("writable by every user"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -329,7 +401,8 @@ mod tests {
         let path = std::env::temp_dir().join(format!("ks-not-backup-{}", std::process::id()));
         std::fs::write(&path, "{\"hello\": 1}\n").unwrap();
         let err = BackupReader::open(&path).err().unwrap();
-        assert!(err.contains("not a keyshift backup"), "{err}");
+        assert!(matches!(err, BackupError::NotABackup(_)), "{err}");
+        assert!(err.to_string().contains("not a keyshift backup"), "{err}");
         std::fs::remove_file(&path).unwrap();
     }
 }

@@ -5,7 +5,7 @@
 //! (the client's, [`crate::deployment`]), and it counts as done only when the server
 //! acknowledged that durability: a `writeConcernError` stops the run instead (promise 9).
 //! Dropped connections and failovers (a primary stepping down, an election) are retried
-//! for up to [`crate::deployment::FAILOVER_PATIENCE`]: repeating a compare-and-swap is
+//! for up to a minute ([`keyshift_core::retry::Backoff::FAILOVER`]): repeating a compare-and-swap is
 //! harmless. rewrap and rollback both write through here.
 
 use bson::{Document, RawDocumentBuf, doc};

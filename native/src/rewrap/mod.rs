@@ -14,7 +14,7 @@
 //!    `masterKey`, a `keyMaterial` of the wrong type or one it cannot unwrap) fails the
 //!    whole batch's context, and libmongocrypt's error does not name the key. So a batch
 //!    refused by libmongocrypt itself (not by a KMS or the network) is bisected
-//!    ([`rewrap_isolating`]): halves that libmongocrypt accepts are rewrapped, proven and
+//!    ([`rewrap_isolating`], decided by [`Isolation`]): halves that libmongocrypt accepts are rewrapped, proven and
 //!    written like any batch, and each key refused on its own is reported by `_id` with
 //!    libmongocrypt's reason ([`KeyOutcome::Refused`]), never written. A refusal is
 //!    decided by the document, so it is not retried; a refused key fails at most
@@ -36,37 +36,23 @@ use std::path::PathBuf;
 use bson::{Binary, Bson, Document, RawDocumentBuf, doc};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use mongocrypt::Crypt;
-use mongodb::Collection;
 
 use crate::crypt;
 use crate::ctx_runner::{self, Keys};
+use crate::key_id;
 use crate::kms_io::KmsIo;
-use crate::secret::SecretDoc;
+use crate::session::Session;
+use keyshift_core::isolate::Isolation;
+use keyshift_core::kms_error::KmsRefusal;
+use keyshift_core::retry::Backoff;
 
 /// Everything a rewrap run needs, resolved (secrets read, paths checked).
 pub struct Job {
-    /// The key vault collection.
-    pub key_vault: Collection<RawDocumentBuf>,
-    /// `db.coll` of the key vault, for the backup header and messages.
-    pub key_vault_ns: String,
-    /// libmongocrypt kmsProviders for the source(s) and the target.
-    pub kms_providers: SecretDoc,
-    /// The target master key (`provider` names a key of `kms_providers`).
-    pub target: Document,
-    /// `rewrap.filter`: which keys to consider (empty: all). Keys already under the
-    /// target are left out by the query itself.
-    pub filter: Document,
+    /// The key vault, providers, target, selection, KMS transport and backups.
+    pub session: Session,
     /// `[rewrap]` as configured (kmipReplaceKeyIds: keys on the target's KMIP server
     /// that still move).
     pub rewrap: keyshift_core::config::Rewrap,
-    /// Keys per batch (memory is bounded by it).
-    pub batch_size: usize,
-    /// KMS transport (its concurrency also bounds proofs and writes in flight).
-    pub kms: KmsIo,
-    /// Where the backup goes.
-    pub backup_dir: PathBuf,
-    /// Unique id of this run (names the backup file).
-    pub run_id: String,
     /// Do everything but write.
     pub dry_run: bool,
 }
@@ -107,14 +93,26 @@ pub struct RewrapError {
     pub message: String,
     /// When the stop is keys the source cannot unwrap: every such key, named.
     pub unreadable: Option<sources::Unreadable>,
+    /// When a KMS refused for good: which refusal (the run stops, never retries).
+    pub refusal: Option<KmsRefusal>,
 }
 
 impl RewrapError {
     /// A stop described by `message`.
-    pub fn new(message: String) -> Self {
+    pub fn new(message: impl std::fmt::Display) -> Self {
         RewrapError {
-            message,
+            message: message.to_string(),
             unreadable: None,
+            refusal: None,
+        }
+    }
+
+    /// A stop because a KMS refused for good: the message ends with what to do.
+    fn refused(what: &str, e: impl std::fmt::Display, refusal: KmsRefusal) -> Self {
+        RewrapError {
+            message: format!("{what}: {e}. {}", refusal.hint()),
+            unreadable: None,
+            refusal: Some(refusal),
         }
     }
 }
@@ -146,17 +144,6 @@ pub enum Progress {
     Done(u64),
 }
 
-/// A key document's `_id` as UUID text, for reports (key ids are not secret).
-pub fn uuid_of(doc: &RawDocumentBuf) -> String {
-    match doc.get("_id") {
-        Ok(Some(bson::RawBsonRef::Binary(b))) => match <[u8; 16]>::try_from(b.bytes) {
-            Ok(bytes) => bson::Uuid::from_bytes(bytes).to_string(),
-            Err(_) => "(non-UUID _id)".into(),
-        },
-        _ => "(no _id)".into(),
-    }
-}
-
 /// A key document's `masterKey`, when it has one that is a document.
 pub fn master_key_of(doc: &RawDocumentBuf) -> Option<Document> {
     match doc.get("masterKey") {
@@ -172,8 +159,9 @@ pub async fn run(job: &Job, progress: &dyn Fn(Progress)) -> Result<Report, Rewra
         ..Report::default()
     };
     let target_providers = job
+        .session
         .kms_providers
-        .only_provider_of(&job.target)
+        .only_provider_of(&job.session.target)
         .map_err(RewrapError::new)?;
 
     // 1 + 2: select, skip what is done, back up the rest. In a dry run the "backup"
@@ -181,30 +169,33 @@ pub async fn run(job: &Job, progress: &dyn Fn(Progress)) -> Result<Report, Rewra
     let backup_dir = if job.dry_run {
         backup::private_temp_dir("keyshift-dry-run").map_err(RewrapError::new)?
     } else {
-        job.backup_dir.clone()
+        job.session.backup_dir.clone()
     };
     let header = backup::Header {
-        key_vault: job.key_vault_ns.clone(),
-        target: job.target.clone(),
-        run_id: job.run_id.clone(),
+        key_vault: job.session.key_vault_ns.clone(),
+        target: job.session.target.clone(),
+        run_id: job.session.run_id.clone(),
     };
     let mut writer =
         backup::BackupWriter::create(&backup_dir, &header).map_err(RewrapError::new)?;
     // The server selects (core's query): keys already under the target are counted,
     // never read, so a rerun after a finished move reads no key document.
     let (to_read, already_under) =
-        target::selection(&job.target, &job.rewrap, &job.filter).map_err(RewrapError::new)?;
+        target::selection(&job.session.target, &job.rewrap, &job.session.filter)
+            .map_err(RewrapError::new)?;
     report.already_under_target = job
+        .session
         .key_vault
         .count_documents(already_under)
         .await
         .map_err(|e| db_fail("counting the keys already under the target", e))?;
     report.selected = report.already_under_target;
     let mut cursor = job
+        .session
         .key_vault
         .find(to_read)
         .sort(doc! {"_id": 1})
-        .batch_size(job.batch_size.min(u32::MAX as usize) as u32)
+        .batch_size(job.session.batch_size.min(u32::MAX as usize) as u32)
         .await
         .map_err(|e| db_fail("reading the key vault", e))?;
     let mut to_move = 0u64;
@@ -218,7 +209,7 @@ pub async fn run(job: &Job, progress: &dyn Fn(Progress)) -> Result<Report, Rewra
         match master_key_of(&key) {
             // The exact check behind the query (a key that reached the target after the
             // count, or a masterKey field no provider defines).
-            Some(mk) if target::is_under_for(&mk, &job.target, &job.rewrap) => {
+            Some(mk) if target::is_under_for(&mk, &job.session.target, &job.rewrap) => {
                 report.already_under_target += 1
             }
             _ => {
@@ -281,26 +272,27 @@ async fn move_keys(
     // a steady stream instead of a drain at every phase boundary. The two sides share
     // `concurrency` (never more requests in flight than it allows) and memory holds at
     // most two batches.
-    let (rewrap_io, prove_io) = split_concurrency(&job.kms);
+    let (rewrap_io, prove_io) = split_concurrency(&job.session.kms);
     let mut batch = reader
-        .next_batch(job.batch_size)
+        .next_batch(job.session.batch_size)
         .map_err(RewrapError::new)?;
     if batch.is_empty() {
         return Ok(());
     }
-    let mut rewrapped = rewrap_isolating(job, &batch, &job.kms).await?;
+    let mut rewrapped = rewrap_isolating(job, &batch, &job.session.kms).await?;
     loop {
         let next = reader
-            .next_batch(job.batch_size)
+            .next_batch(job.session.batch_size)
             .map_err(RewrapError::new)?;
         let (outcomes, next_rewrapped) = if next.is_empty() {
             let outcomes =
-                prove_and_write(job, &batch, &rewrapped, target_providers, &job.kms).await;
+                prove_and_write(job, &batch, &rewrapped, target_providers, &job.session.kms).await;
             (outcomes, None)
-        } else if job.kms.concurrency < 2 {
+        } else if job.session.kms.concurrency < 2 {
             let outcomes =
-                prove_and_write(job, &batch, &rewrapped, target_providers, &job.kms).await?;
-            let next_rewrapped = rewrap_isolating(job, &next, &job.kms).await;
+                prove_and_write(job, &batch, &rewrapped, target_providers, &job.session.kms)
+                    .await?;
+            let next_rewrapped = rewrap_isolating(job, &next, &job.session.kms).await;
             (Ok(outcomes), Some(next_rewrapped))
         } else {
             let (outcomes, next_rewrapped) = tokio::join!(
@@ -344,14 +336,6 @@ fn split_concurrency(kms: &KmsIo) -> (KmsIo, KmsIo) {
     (rewrap, prove)
 }
 
-/// The `_id` bytes of a key document (the key of the rewrapped-by-id map).
-fn id_bytes(doc: &RawDocumentBuf) -> Option<&[u8]> {
-    match doc.get("_id") {
-        Ok(Some(bson::RawBsonRef::Binary(b))) => Some(b.bytes),
-        _ => None,
-    }
-}
-
 /// Proves every key of a batch under its new wrapping and writes the proven ones
 /// (compare-and-swap), up to `kms.concurrency` at a time. Fresh libmongocrypt handles:
 /// no key cache can stand in for a real unwrap.
@@ -364,18 +348,23 @@ async fn prove_and_write(
 ) -> Result<Vec<(String, Option<KeyOutcome>)>, RewrapError> {
     let under_new = crypt::build(target_providers).map_err(|e| fail("libmongocrypt", e))?;
     let under_old =
-        crypt::build(job.kms_providers.expose()).map_err(|e| fail("libmongocrypt", e))?;
-    let by_id: HashMap<&[u8], &RawDocumentBuf> = rewrapped
+        crypt::build(job.session.kms_providers.expose()).map_err(|e| fail("libmongocrypt", e))?;
+    let by_id: HashMap<[u8; 16], &RawDocumentBuf> = rewrapped
         .rewrapped
         .iter()
-        .filter_map(|d| Some((id_bytes(d)?, d)))
+        .filter_map(|d| Some((key_id::of(d)?, d)))
         .collect();
     let refused: std::collections::HashSet<usize> =
         rewrapped.refused.iter().map(|(i, _)| *i).collect();
     let mut outcomes: Vec<(String, Option<KeyOutcome>)> = rewrapped
         .refused
         .iter()
-        .map(|(i, why)| (uuid_of(&batch[*i]), Some(KeyOutcome::Refused(why.clone()))))
+        .map(|(i, why)| {
+            (
+                key_id::text(&batch[*i]),
+                Some(KeyOutcome::Refused(why.clone())),
+            )
+        })
         .collect();
     let accepted = batch
         .iter()
@@ -386,18 +375,19 @@ async fn prove_and_write(
     // so a slow key vault never idles the KMS and a slow KMS never idles the writes.
     let written: Vec<(String, Option<KeyOutcome>)> = stream::iter(accepted)
         .map(|old| {
-            let new = id_bytes(old).and_then(|id| by_id.get(id).copied());
+            let new = key_id::of(old).and_then(|id| by_id.get(&id).copied());
             let (under_new, under_old) = (&under_new, &under_old);
             async move {
                 let proven = async {
                     let Some(new) = new else {
-                        let why = "libmongocrypt returned no rewrapped document".to_string();
-                        return Err(KeyOutcome::NotProven(why));
+                        let why = "libmongocrypt returned no rewrapped document";
+                        return Err(prove::NotProven::new(why));
                     };
-                    let new = merged(old, new).map_err(KeyOutcome::NotProven)?;
-                    with_retries(|| prove::prove(under_new, under_old, old, &new, kms))
-                        .await
-                        .map_err(|e| KeyOutcome::NotProven(e.0))?;
+                    let new = merged(old, new).map_err(prove::NotProven::new)?;
+                    with_retries("a proof", || {
+                        prove::prove(under_new, under_old, old, &new, kms)
+                    })
+                    .await?;
                     Ok(new)
                 };
                 (old, proven.await)
@@ -405,23 +395,23 @@ async fn prove_and_write(
         })
         .buffer_unordered(kms.concurrency.max(1))
         .map(|(old, proven)| async move {
-            let id = uuid_of(old);
+            let id = key_id::text(old);
             let new = match proven {
                 Ok(new) => new,
                 // The target refusing for good (key disabled, permission gone) fails
                 // every proof after it: stop as a refused rewrap does, with its hint.
-                Err(KeyOutcome::NotProven(why)) if permanent_kms_refusal(&why).is_some() => {
-                    let hint = permanent_kms_refusal(&why).unwrap_or_default();
-                    return Err(RewrapError::new(format!(
-                        "proving a new wrapping: {why}. {hint}"
-                    )));
+                Err(prove::NotProven {
+                    why,
+                    refusal: Some(refusal),
+                }) => {
+                    return Err(RewrapError::refused("proving a new wrapping", why, refusal));
                 }
-                Err(outcome) => return Ok((id, Some(outcome))),
+                Err(not) => return Ok((id, Some(KeyOutcome::NotProven(not.why)))),
             };
             if job.dry_run {
                 return Ok((id, None));
             }
-            let swapped = cas::compare_and_swap(&job.key_vault, old, &new)
+            let swapped = cas::compare_and_swap(&job.session.key_vault, old, &new)
                 .await
                 .map_err(RewrapError::new)?;
             crate::failpoint::hit("rewrap.written");
@@ -434,38 +424,33 @@ async fn prove_and_write(
     Ok(outcomes)
 }
 
-/// Attempts per batch rewrap and per proof. libmongocrypt retries most transient KMS
-/// failures itself (3 tries), but not AWS throttling (HTTP 400) nor KMIP network
-/// errors; a failed batch or proof wrote nothing, so trying it again is always safe.
-const ATTEMPTS: u32 = 4;
-
-async fn with_retries<T, E: std::fmt::Display, F, Fut>(mut f: F) -> Result<T, E>
+/// A libmongocrypt context (a batch rewrap, a proof, a probe) tried again as
+/// [`Backoff::KMS_CONTEXT`] allows: it wrote nothing when it failed. A permanent KMS
+/// refusal is final at once, with its hint.
+async fn with_retries<T, E, F, Fut>(what: &str, f: F) -> Result<T, E>
 where
+    E: std::fmt::Display + Refusal,
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, E>>,
 {
-    let mut attempt = 1;
-    loop {
-        match f().await {
-            Ok(v) => return Ok(v),
-            // A refusal that no retry can change: stop now, with its hint.
-            Err(e) if permanent_kms_refusal(&e.to_string()).is_some() => return Err(e),
-            Err(e) if attempt < ATTEMPTS => {
-                let backoff = std::time::Duration::from_millis(250 << attempt);
-                tracing::info!(attempt, error = %e, ?backoff, "retrying after a failure");
-                tokio::time::sleep(backoff).await;
-                attempt += 1;
-            }
-            Err(e) => return Err(e),
-        }
+    crate::retry::retry(what, Backoff::KMS_CONTEXT, |e: &E| e.refusal().is_none(), f).await
+}
+
+/// Failures that may be a permanent KMS refusal.
+trait Refusal {
+    fn refusal(&self) -> Option<KmsRefusal>;
+}
+
+impl Refusal for RewrapError {
+    fn refusal(&self) -> Option<KmsRefusal> {
+        self.refusal
     }
 }
 
-/// What to do about a KMS answer that retrying cannot change (wrong credentials, a
-/// disabled key, a missing permission), recognised by the error names the providers
-/// send; None for anything else (transient or unknown: retried as before).
-fn permanent_kms_refusal(error: &str) -> Option<&'static str> {
-    keyshift_core::kms_error::classify(error).map(keyshift_core::kms_error::KmsRefusal::hint)
+impl Refusal for prove::NotProven {
+    fn refusal(&self) -> Option<KmsRefusal> {
+        self.refusal
+    }
 }
 
 /// The key document as it will be after the write: the old one with the rewrapped
@@ -491,60 +476,34 @@ struct Isolated {
 }
 
 /// Rewraps a batch; when libmongocrypt refuses it, bisects until every refused key
-/// stands alone (see the module documentation). Other failures (KMS, network, on-demand
-/// credentials) stop the run as before, after their retries.
+/// stands alone (core's [`Isolation`] decides the parts and the verdict). Other
+/// failures (KMS, network, on-demand credentials) stop the run as before, after their
+/// retries.
 async fn rewrap_isolating(
     job: &Job,
     batch: &[RawDocumentBuf],
     kms: &KmsIo,
 ) -> Result<Isolated, RewrapError> {
-    let mut out = Isolated {
-        rewrapped: Vec::new(),
-        refused: Vec::new(),
-    };
-    // (start, end) of the parts still to try, the next one last.
-    let mut todo = vec![(0, batch.len())];
-    while let Some((start, end)) = todo.pop() {
-        let part = &batch[start..end];
-        if part.is_empty() {
-            continue;
-        }
-        match with_retries(|| rewrap_batch(job, part, kms)).await? {
-            Ok(docs) => out.rewrapped.extend(docs),
-            Err(why) if part.len() == 1 => {
-                tracing::warn!(key = %uuid_of(&part[0]), reason = %why, "libmongocrypt refused a key document");
-                out.refused.push((start, why));
-            }
+    let mut rewrapped = Vec::new();
+    let mut isolation = Isolation::new(batch.len());
+    while let Some(range) = isolation.next_part() {
+        let part = &batch[range.clone()];
+        match with_retries("a batch rewrap", || rewrap_batch(job, part, kms)).await? {
+            Ok(docs) => rewrapped.extend(docs),
             Err(why) => {
-                tracing::info!(keys = part.len(), reason = %why, "libmongocrypt refused a batch; isolating the key(s)");
-                let mid = start + part.len() / 2;
-                // Popped first half first, so keys are tried in backup order.
-                todo.push((mid, end));
-                todo.push((start, mid));
+                if part.len() == 1 {
+                    tracing::warn!(key = %key_id::text(&part[0]), reason = %why, "libmongocrypt refused a key document");
+                } else {
+                    tracing::info!(keys = part.len(), reason = %why, "libmongocrypt refused a batch; isolating the key(s)");
+                }
+                isolation.refused(range, why);
             }
         }
     }
-    // Every key of a batch refused is not about the documents (a wrong local master key
-    // fails every unwrap alike, with "HMAC validation failure"): stop as before, saying
-    // so, instead of reporting each key as refused.
-    if batch.len() > 1 && out.refused.len() == batch.len() {
-        let mut reasons: HashMap<&str, usize> = HashMap::new();
-        for (_, why) in &out.refused {
-            *reasons.entry(why.as_str()).or_default() += 1;
-        }
-        let (why, n) = reasons
-            .into_iter()
-            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
-            .unwrap_or(("", 0));
-        return Err(RewrapError::new(format!(
-            "libmongocrypt refused every key of a batch ({} keys; {n} of them for: {why}). \
-             That points at the configuration (for example the wrong local master key) \
-             rather than at the key documents: check with `keyshift preflight`, and \
-             `keyshift inspect` for the documents",
-            batch.len()
-        )));
-    }
-    Ok(out)
+    let refused = isolation
+        .verdict()
+        .map_err(|stop| RewrapError::new(stop.to_string()))?;
+    Ok(Isolated { rewrapped, refused })
 }
 
 /// One libmongocrypt rewrap context over a batch read from the backup. `Ok(Err(why))`:
@@ -568,25 +527,24 @@ async fn rewrap_batch(
     let filter = RawDocumentBuf::try_from(&doc! {"_id": {"$in": ids}})
         .map_err(|e| fail("rewrap filter", e))?;
     let crypt: Crypt =
-        crypt::build(job.kms_providers.expose()).map_err(|e| fail("libmongocrypt", e))?;
+        crypt::build(job.session.kms_providers.expose()).map_err(|e| fail("libmongocrypt", e))?;
     let ctx = crypt
         .ctx_builder()
-        .key_encryption_key(&job.target)
+        .key_encryption_key(&job.session.target)
         .and_then(|b| b.build_rewrap_many_datakey(&filter))
         .map_err(|e| fail("starting the rewrap", e))?;
     let out = match ctx_runner::run(ctx, Keys::Given(batch), kms).await {
         Ok(out) => out,
-        // libmongocrypt's own refusal (not a KMS's answer, which comes as RunError::Kms;
-        // one naming a KMS refusal stays fatal either way).
-        Err(ctx_runner::RunError::Crypt(e)) if permanent_kms_refusal(&e.to_string()).is_none() => {
-            return Ok(Err(e.message.clone().unwrap_or_else(|| e.to_string())));
-        }
         Err(e) => {
-            let e = e.to_string();
-            return Err(match permanent_kms_refusal(&e) {
-                Some(hint) => RewrapError::new(format!("rewrapping a batch: {e}. {hint}")),
-                None => fail("rewrapping a batch", e),
-            });
+            return match (e.refusal(), e) {
+                (Some(refusal), e) => Err(RewrapError::refused("rewrapping a batch", e, refusal)),
+                // libmongocrypt's own refusal (not a KMS's answer, which comes as
+                // RunError::Kms): about the documents, so the batch is bisected.
+                (None, ctx_runner::RunError::Crypt(e)) => {
+                    Ok(Err(e.message.clone().unwrap_or_else(|| e.to_string())))
+                }
+                (None, e) => Err(fail("rewrapping a batch", e)),
+            };
         }
     };
     let out = Document::try_from(out.as_ref()).map_err(|e| fail("rewrap result", e))?;
@@ -596,9 +554,7 @@ async fn rewrap_batch(
     list.iter()
         .map(|v| match v {
             Bson::Document(d) => RawDocumentBuf::try_from(d).map_err(|e| fail("rewrap result", e)),
-            _ => Err(RewrapError::new(
-                "rewrap result holds a non-document".into(),
-            )),
+            _ => Err(RewrapError::new("rewrap result holds a non-document")),
         })
         .collect::<Result<_, _>>()
         .map(Ok)

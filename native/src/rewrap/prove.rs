@@ -13,31 +13,48 @@ use mongocrypt::ctx::Algorithm;
 
 use crate::ctx_runner::{self, Keys};
 use crate::kms_io::KmsIo;
+use keyshift_core::kms_error::KmsRefusal;
 
 /// Why a new wrapping was not proven (no secret in it: ids and libmongocrypt errors).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotProven(pub String);
+pub struct NotProven {
+    /// What failed, in words.
+    pub why: String,
+    /// When a KMS refused for good (retrying cannot help): which refusal.
+    pub refusal: Option<KmsRefusal>,
+}
 
-impl std::fmt::Display for NotProven {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+impl NotProven {
+    pub(crate) fn new(why: impl Into<String>) -> Self {
+        NotProven {
+            why: why.into(),
+            refusal: None,
+        }
+    }
+
+    fn run(stage: &str, e: &ctx_runner::RunError) -> Self {
+        NotProven {
+            why: format!("{stage}: {e}"),
+            refusal: e.refusal(),
+        }
     }
 }
 
-fn key_id(doc: &RawDocumentBuf) -> Result<Vec<u8>, NotProven> {
-    match doc.get("_id") {
-        Ok(Some(bson::RawBsonRef::Binary(b))) if b.subtype == BinarySubtype::Uuid => {
-            Ok(b.bytes.to_vec())
-        }
-        _ => Err(NotProven("key document has no UUID _id".into())),
+impl std::fmt::Display for NotProven {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.why)
     }
+}
+
+fn key_id(doc: &RawDocumentBuf) -> Result<[u8; 16], NotProven> {
+    crate::key_id::of(doc).ok_or_else(|| NotProven::new("key document has no UUID _id"))
 }
 
 fn value_of(out: &RawDocumentBuf) -> Result<Bson, NotProven> {
     Document::try_from(out.as_ref())
         .ok()
         .and_then(|d| d.get("v").cloned())
-        .ok_or_else(|| NotProven("libmongocrypt returned no value".into()))
+        .ok_or_else(|| NotProven::new("libmongocrypt returned no value"))
 }
 
 /// Proves that `new` (the key rewrapped for the target) holds the same DEK as `old`.
@@ -49,7 +66,7 @@ pub async fn prove(
     kms: &KmsIo,
 ) -> Result<(), NotProven> {
     if key_id(new)? != key_id(old)? {
-        return Err(NotProven("rewrapped document has another _id".into()));
+        return Err(NotProven::new("rewrapped document has another _id"));
     }
     round_trip(
         (under_new, new, "unwrapping the new wrapping"),
@@ -59,7 +76,7 @@ pub async fn prove(
     .await
     .map_err(|e| match e {
         RoundTrip::Differs => {
-            NotProven("the new wrapping holds a different DEK than the old one".into())
+            NotProven::new("the new wrapping holds a different DEK than the old one")
         }
         RoundTrip::Failed(n) => n,
     })
@@ -75,7 +92,7 @@ pub async fn readable(crypt: &Crypt, key: &RawDocumentBuf, kms: &KmsIo) -> Resul
     )
     .await
     .map_err(|e| match e {
-        RoundTrip::Differs => NotProven("the key decrypts a probe to something else".into()),
+        RoundTrip::Differs => NotProven::new("the key decrypts a probe to something else"),
         RoundTrip::Failed(n) => n,
     })
 }
@@ -96,9 +113,9 @@ async fn round_trip(
     let (under_old, old, old_stage) = open;
     let fail = RoundTrip::Failed;
     let id = key_id(new).map_err(fail)?;
-    let probe = crate::crypto_hooks::random(32).map_err(|e| fail(NotProven(e.to_string())))?;
+    let probe = crate::crypto_hooks::random(32).map_err(|e| fail(NotProven::new(e.to_string())))?;
     let crypt_err =
-        |stage: &str, e: &dyn std::fmt::Display| fail(NotProven(format!("{stage}: {e}")));
+        |stage: &str, e: &dyn std::fmt::Display| fail(NotProven::new(format!("{stage}: {e}")));
 
     let encrypt = under_new
         .ctx_builder()
@@ -113,9 +130,9 @@ async fn round_trip(
         .map_err(|e| crypt_err("probe encrypt", &e))?;
     let sealed = ctx_runner::run(encrypt, Keys::Given(std::slice::from_ref(new)), kms)
         .await
-        .map_err(|e| crypt_err(new_stage, &e))?;
+        .map_err(|e| fail(NotProven::run(new_stage, &e)))?;
     let Bson::Binary(ciphertext) = value_of(&sealed).map_err(fail)? else {
-        return Err(fail(NotProven("probe ciphertext is not binary".into())));
+        return Err(fail(NotProven::new("probe ciphertext is not binary")));
     };
 
     // The crate wraps the bytes as {v: Binary(subtype 6)} itself.
@@ -125,7 +142,7 @@ async fn round_trip(
         .map_err(|e| crypt_err("probe decrypt", &e))?;
     let opened = ctx_runner::run(decrypt, Keys::Given(std::slice::from_ref(old)), kms)
         .await
-        .map_err(|e| crypt_err(old_stage, &e))?;
+        .map_err(|e| fail(NotProven::run(old_stage, &e)))?;
     match value_of(&opened).map_err(fail)? {
         Bson::Binary(b) if b.bytes == probe => Ok(()),
         _ => Err(RoundTrip::Differs),

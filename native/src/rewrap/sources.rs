@@ -3,7 +3,7 @@
 //! deleted CMK, a permission missing, the wrong region), so the cost is a KMS round
 //! trip per master key, not per DEK.
 //!
-//! A master key the KMS refuses for good ([`super::permanent_kms_refusal`]) stops the
+//! A master key the KMS refuses for good (a [`KmsRefusal`]) stops the
 //! run before anything is written, and every key under it is named with its masterKey
 //! and the KMS's answer, plus a `rewrap.filter` that moves the rest. A probe that fails
 //! for another reason (a damaged sample document, a network error after its retries) is
@@ -14,8 +14,10 @@ use std::path::Path;
 
 use bson::{Bson, Document, RawDocumentBuf};
 
-use super::{Job, RewrapError, backup, master_key_of, permanent_kms_refusal, prove, uuid_of};
+use super::{Job, RewrapError, backup, master_key_of, prove};
 use crate::crypt;
+use crate::key_id;
+use keyshift_core::kms_error::KmsRefusal;
 
 /// One key the source cannot unwrap.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +28,8 @@ pub struct UnreadableKey {
     pub master_key: Document,
     /// What the KMS answered for this master key.
     pub error: String,
+    /// What that answer means.
+    pub refusal: KmsRefusal,
 }
 
 /// Every key under a master key the source cannot unwrap with, and how to move the rest.
@@ -46,7 +50,7 @@ pub async fn check(job: &Job, path: &Path) -> Result<Option<Unreadable>, RewrapE
     let mut reader = backup::BackupReader::open(path).map_err(RewrapError::new)?;
     loop {
         let batch = reader
-            .next_batch(job.batch_size)
+            .next_batch(job.session.batch_size)
             .map_err(RewrapError::new)?;
         if batch.is_empty() {
             break;
@@ -60,9 +64,9 @@ pub async fn check(job: &Job, path: &Path) -> Result<Option<Unreadable>, RewrapE
             }
         }
     }
-    let crypt = crypt::build(job.kms_providers.expose())
+    let crypt = crypt::build(job.session.kms_providers.expose())
         .map_err(|e| RewrapError::new(format!("libmongocrypt: {e}")))?;
-    let mut failing: BTreeMap<String, String> = BTreeMap::new();
+    let mut failing: BTreeMap<String, (String, KmsRefusal)> = BTreeMap::new();
     for (text, (mk, sample)) in &samples {
         let remote = mk
             .get_str("provider")
@@ -70,11 +74,14 @@ pub async fn check(job: &Job, path: &Path) -> Result<Option<Unreadable>, RewrapE
         if !remote {
             continue; // a local key answers no KMS: a wrong one fails every unwrap alike
         }
-        if let Err(e) = super::with_retries(|| prove::readable(&crypt, sample, &job.kms)).await
-            && permanent_kms_refusal(&e.0).is_some()
+        let probe = || prove::readable(&crypt, sample, &job.session.kms);
+        if let Err(prove::NotProven {
+            why,
+            refusal: Some(refusal),
+        }) = super::with_retries("a source probe", probe).await
         {
-            tracing::warn!(master_key = %text, error = %e.0, "the source cannot unwrap under this master key");
-            failing.insert(text.clone(), e.0);
+            tracing::warn!(master_key = %text, error = %why, "the source cannot unwrap under this master key");
+            failing.insert(text.clone(), (why, refusal));
         }
     }
     if failing.is_empty() {
@@ -84,7 +91,7 @@ pub async fn check(job: &Job, path: &Path) -> Result<Option<Unreadable>, RewrapE
     let mut reader = backup::BackupReader::open(path).map_err(RewrapError::new)?;
     loop {
         let batch = reader
-            .next_batch(job.batch_size)
+            .next_batch(job.session.batch_size)
             .map_err(RewrapError::new)?;
         if batch.is_empty() {
             break;
@@ -96,11 +103,12 @@ pub async fn check(job: &Job, path: &Path) -> Result<Option<Unreadable>, RewrapE
             let text = Bson::Document(mk.clone())
                 .into_canonical_extjson()
                 .to_string();
-            if let Some(error) = failing.get(&text) {
+            if let Some((error, refusal)) = failing.get(&text) {
                 keys.push(UnreadableKey {
-                    id: uuid_of(&key),
+                    id: key_id::text(&key),
                     master_key: mk,
                     error: error.clone(),
+                    refusal: *refusal,
                 });
             }
         }
@@ -126,11 +134,7 @@ pub fn stop(u: Unreadable) -> RewrapError {
                 .to_string()
         })
         .collect::<std::collections::BTreeSet<_>>();
-    let hint = u
-        .keys
-        .first()
-        .and_then(|k| permanent_kms_refusal(&k.error))
-        .unwrap_or_default();
+    let hint = u.keys.first().map(|k| k.refusal.hint()).unwrap_or_default();
     let message = format!(
         "the source cannot unwrap {} key(s) under {} master key(s) ({}); nothing was written. \
          {hint}. To move every other key now, set in [rewrap]: filter = '{}'",
@@ -141,6 +145,7 @@ pub fn stop(u: Unreadable) -> RewrapError {
     );
     RewrapError {
         message,
+        refusal: u.keys.first().map(|k| k.refusal),
         unreadable: Some(u),
     }
 }

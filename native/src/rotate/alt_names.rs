@@ -20,7 +20,8 @@ use futures_util::TryStreamExt;
 use keyshift_core::rotate::ids::uuid_string;
 use mongodb::Collection;
 
-use super::keys::{self, id_of, uuid_bson};
+use super::keys;
+use crate::key_id;
 
 /// The journal collection (in the key vault's database).
 pub const JOURNAL: &str = "keyshift_alt_names";
@@ -96,7 +97,7 @@ pub async fn replay(
             retry(|| async {
                 key_vault
                     .update_one(
-                        doc! {"_id": uuid_bson(&new)},
+                        doc! {"_id": key_id::bson(&new)},
                         doc! {"$addToSet": {"keyAltNames": {"$each": to_add.clone()}}},
                     )
                     .await
@@ -128,13 +129,13 @@ pub async fn move_one(
     new: &[u8; 16],
 ) -> Result<Vec<String>, String> {
     let names = of(old_doc);
-    let Some(old) = id_of(old_doc) else {
+    let Some(old) = key_id::of(old_doc) else {
         return Ok(Vec::new());
     };
     if names.is_empty() {
         return Ok(names);
     }
-    let entry = doc! {"_id": uuid_bson(&old), "old": uuid_bson(&old), "new": uuid_bson(new), "keyAltNames": names.clone()};
+    let entry = doc! {"_id": key_id::bson(&old), "old": key_id::bson(&old), "new": key_id::bson(new), "keyAltNames": names.clone()};
     match retry(|| async { journal.insert_one(entry.clone()).await }).await {
         Ok(_) => {}
         Err(e) if keys::is_duplicate(&e) => {}
@@ -148,7 +149,7 @@ pub async fn move_one(
     // Every name moves, so the field goes: an empty array would collide in the unique
     // keyAltNames index with other name-less keys (MongoDB indexes [] as one value).
     let cas = doc! {
-        "_id": uuid_bson(&old),
+        "_id": key_id::bson(&old),
         "keyMaterial": field(old_doc, "keyMaterial")?,
         "keyAltNames": names.clone(),
     };
@@ -175,7 +176,7 @@ pub async fn move_one(
     retry(|| async {
         key_vault
             .update_one(
-                doc! {"_id": uuid_bson(new)},
+                doc! {"_id": key_id::bson(new)},
                 doc! {"$addToSet": {"keyAltNames": {"$each": names.clone()}}},
             )
             .await
@@ -188,7 +189,7 @@ pub async fn move_one(
             crate::deployment::describe(&e)
         )
     })?;
-    retry(|| async { journal.delete_one(doc! {"_id": uuid_bson(&old)}).await })
+    retry(|| async { journal.delete_one(doc! {"_id": key_id::bson(&old)}).await })
         .await
         .map_err(f)?;
     Ok(names)

@@ -12,8 +12,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use bson::spec::BinarySubtype;
-use bson::{Binary, Bson, Document, RawBsonRef, RawDocumentBuf, doc};
+use bson::{Bson, Document, RawDocumentBuf, doc};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use keyshift_core::rotate::ids::{is_replacement, replacement_id, uuid_string};
 use mongocrypt::Crypt;
@@ -21,6 +20,7 @@ use mongodb::Collection;
 
 use crate::crypt;
 use crate::ctx_runner::{self, Keys};
+use crate::key_id;
 use crate::kms_io::KmsIo;
 use crate::rewrap::{backup, master_key_of, prove, target};
 
@@ -35,22 +35,6 @@ pub struct Pair {
     pub created: bool,
     /// The replacement's key document (in a dry run, only in memory).
     pub new_doc: RawDocumentBuf,
-}
-
-/// A key document's `_id` as 16 bytes, when it is a UUID-sized binary.
-pub fn id_of(doc: &RawDocumentBuf) -> Option<[u8; 16]> {
-    match doc.get("_id") {
-        Ok(Some(RawBsonRef::Binary(b))) => <[u8; 16]>::try_from(b.bytes).ok(),
-        _ => None,
-    }
-}
-
-/// A UUID `_id` as BSON (binary subtype 4).
-pub fn uuid_bson(id: &[u8; 16]) -> Bson {
-    Bson::Binary(Binary {
-        subtype: BinarySubtype::Uuid,
-        bytes: id.to_vec(),
-    })
 }
 
 /// The keys in scope: `filter` (or, when `explicit_filter` is false, every key not
@@ -72,7 +56,7 @@ pub async fn select_old(
         .await
         .map_err(|e| format!("reading the key vault: {}", crate::deployment::describe(&e)))?
     {
-        let Some(id) = id_of(&key) else { continue };
+        let Some(id) = key_id::of(&key) else { continue };
         if is_replacement(&id) {
             continue;
         }
@@ -92,7 +76,7 @@ pub fn write_backup(
     name: &str,
     header: &backup::Header,
     keys: &[RawDocumentBuf],
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, backup::BackupError> {
     let mut w = BackupFile::create(dir, name, header)?;
     for k in keys {
         w.push(k)?;
@@ -113,7 +97,7 @@ impl BackupFile {
         dir: &std::path::Path,
         name: &str,
         header: &backup::Header,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, backup::BackupError> {
         let file_name = format!("{name}.jsonl");
         let writer = backup::BackupWriter::create_named(dir, &file_name, header)?;
         Ok(BackupFile {
@@ -123,12 +107,12 @@ impl BackupFile {
     }
 
     /// Appends one key document.
-    pub fn push(&mut self, key: &RawDocumentBuf) -> Result<(), String> {
+    pub fn push(&mut self, key: &RawDocumentBuf) -> Result<(), backup::BackupError> {
         self.writer.push(key)
     }
 
     /// Makes everything so far durable.
-    pub fn checkpoint(self) -> Result<Self, String> {
+    pub fn checkpoint(self) -> Result<Self, backup::BackupError> {
         let BackupFile { writer, path } = self;
         Ok(BackupFile {
             writer: writer.checkpoint()?,
@@ -137,7 +121,7 @@ impl BackupFile {
     }
 
     /// Flushes and fsyncs the file and its directory.
-    pub fn finish(self) -> Result<PathBuf, String> {
+    pub fn finish(self) -> Result<PathBuf, backup::BackupError> {
         self.writer.finish()?;
         Ok(self.path)
     }
@@ -164,7 +148,7 @@ async fn make_key(
         .await
         .map_err(|e| format!("making a data key under the target: {e}"))?;
     let made = Document::try_from(made.as_ref()).map_err(|e| e.to_string())?;
-    let mut doc = doc! {"_id": uuid_bson(id)};
+    let mut doc = doc! {"_id": key_id::bson(id)};
     for (k, v) in made {
         if k != "_id" {
             doc.insert(k, v);
@@ -204,7 +188,7 @@ pub async fn ensure(
     let mut pairs = Vec::with_capacity(old.len());
     let mut any_created = false;
     for chunk in old.chunks(e.batch_size.max(1)) {
-        let ids: Vec<[u8; 16]> = chunk.iter().filter_map(id_of).collect();
+        let ids: Vec<[u8; 16]> = chunk.iter().filter_map(|d| key_id::of(d)).collect();
         let news: Vec<[u8; 16]> = ids.iter().map(replacement_id).collect();
         let mut existing = find_keys(e.key_vault, &news).await?;
         // Make and prove the missing ones, concurrently.
@@ -234,9 +218,9 @@ pub async fn ensure(
         if !made.is_empty() && !e.dry_run {
             let mut w = created.take().ok_or("no created-keys backup")?;
             for (_, doc) in &made {
-                w.push(doc)?;
+                w.push(doc).map_err(|e| e.to_string())?;
             }
-            created = Some(w.checkpoint()?);
+            created = Some(w.checkpoint().map_err(|e| e.to_string())?);
             any_created = true;
         }
         for (id, doc) in made {
@@ -289,9 +273,9 @@ pub async fn ensure(
         }
     }
     let path = match created {
-        Some(w) if any_created => Some(w.finish()?),
+        Some(w) if any_created => Some(w.finish().map_err(|e| e.to_string())?),
         Some(w) => {
-            let p = w.finish()?;
+            let p = w.finish().map_err(|e| e.to_string())?;
             let _ = std::fs::remove_file(&p);
             None
         }
@@ -309,7 +293,7 @@ pub async fn find_keys(
     if ids.is_empty() {
         return Ok(out);
     }
-    let list: Vec<Bson> = ids.iter().map(uuid_bson).collect();
+    let list: Vec<Bson> = ids.iter().map(key_id::bson).collect();
     let mut cursor = key_vault
         .find(doc! {"_id": {"$in": list}})
         .await
@@ -319,7 +303,7 @@ pub async fn find_keys(
         .await
         .map_err(|e| format!("reading the key vault: {}", crate::deployment::describe(&e)))?
     {
-        if let Some(id) = id_of(&k) {
+        if let Some(id) = key_id::of(&k) {
             out.insert(id, k);
         }
     }

@@ -40,42 +40,22 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bson::{Document, RawDocumentBuf};
+use bson::RawDocumentBuf;
 use keyshift_core::rotate::partition::Partition;
-use mongodb::{Client, Collection};
+use keyshift_core::rotate::scope::{self, Scope};
 
-use crate::kms_io::KmsIo;
+use crate::key_id;
 use crate::rewrap::backup;
-use crate::secret::SecretDoc;
+use crate::session::Session;
 
 /// Everything a rotation needs, resolved.
 pub struct Job {
-    /// A client for the deployment (the key vault's).
-    pub client: Client,
-    /// The key vault collection.
-    pub key_vault: Collection<RawDocumentBuf>,
-    /// `db.coll` of the key vault.
-    pub key_vault_ns: String,
-    /// libmongocrypt kmsProviders: the old keys' providers and the target.
-    pub kms_providers: SecretDoc,
-    /// The target master key (with `provider`).
-    pub target: Document,
-    /// `[rewrap] filter`.
-    pub filter: Document,
-    /// Whether the filter was configured (else: every key not under the target).
-    pub explicit_filter: bool,
+    /// The key vault, providers, target, selection, KMS transport and backups.
+    pub session: Session,
     /// The collections to scan.
     pub namespaces: Vec<String>,
     /// This worker's share of each collection.
     pub partition: Partition,
-    /// Documents (and new keys) per batch.
-    pub batch_size: usize,
-    /// KMS transport; its concurrency bounds KMS work in flight.
-    pub kms: KmsIo,
-    /// Where backups go.
-    pub backup_dir: PathBuf,
-    /// This run's id (names the backups).
-    pub run_id: String,
     /// Do everything but write.
     pub dry_run: bool,
     /// Skip Queryable Encryption collections (by their options or by a value met in the
@@ -200,51 +180,48 @@ pub async fn run(
     let mut infos = Vec::new();
     let mut namespaces = Vec::new();
     for ns in &job.namespaces {
-        let info = validators::inspect(&job.client, ns).await.map_err(failed)?;
-        if info.queryable && job.skip_queryable {
-            report.queryable_skipped.push(ns.clone());
-            continue;
+        let info = validators::inspect(&job.session.client, ns)
+            .await
+            .map_err(failed)?;
+        match scope::collection(ns, info.queryable, job.skip_queryable) {
+            Scope::Rotate => {
+                infos.push(info);
+                namespaces.push(ns.clone());
+            }
+            Scope::Skip => report.queryable_skipped.push(ns.clone()),
+            Scope::Refuse(why) => return Err(RotateError::Refused(why)),
         }
-        if info.queryable {
-            return Err(RotateError::Refused(format!(
-                "{ns} is a Queryable Encryption collection (encryptedFields): rotate \
-                 re-encrypts only CSFLE values. Leave it out of [rotate] collections; its \
-                 keys can still be moved with `keyshift rewrap`"
-            )));
-        }
-        infos.push(info);
-        namespaces.push(ns.clone());
     }
 
     // 1. Old keys, backed up.
     let old_docs = keys::select_old(
-        &job.key_vault,
-        &job.filter,
-        job.explicit_filter,
-        &job.target,
+        &job.session.key_vault,
+        &job.session.filter,
+        job.session.explicit_filter,
+        &job.session.target,
     )
     .await
     .map_err(failed)?;
     // Keys a Queryable Encryption collection names stay as they are (rewrap moves them).
-    let queryable = validators::queryable_keys(&job.client, &job.key_vault_ns)
+    let queryable = validators::queryable_keys(&job.session.client, &job.session.key_vault_ns)
         .await
         .map_err(failed)?;
     let before = old_docs.len();
     let old_docs: Vec<RawDocumentBuf> = old_docs
         .into_iter()
-        .filter(|d| keys::id_of(d).is_none_or(|id| !queryable.contains(&id)))
+        .filter(|d| scope::replaces_key(key_id::of(d).as_ref(), &queryable))
         .collect();
     report.queryable_keys_left = (before - old_docs.len()) as u64;
     progress(Progress::OldKeys(old_docs.len() as u64));
     let header = backup::Header {
-        key_vault: job.key_vault_ns.clone(),
-        target: job.target.clone(),
-        run_id: job.run_id.clone(),
+        key_vault: job.session.key_vault_ns.clone(),
+        target: job.session.target.clone(),
+        run_id: job.session.run_id.clone(),
     };
     if !job.dry_run && !old_docs.is_empty() {
         let path = keys::write_backup(
-            &job.backup_dir,
-            &format!("rotate-{}", job.run_id),
+            &job.session.backup_dir,
+            &format!("rotate-{}", job.session.run_id),
             &header,
             &old_docs,
         )
@@ -257,24 +234,24 @@ pub async fn run(
         None
     } else {
         let created_header = backup::Header {
-            run_id: format!("{}-created", job.run_id),
+            run_id: format!("{}-created", job.session.run_id),
             ..header.clone()
         };
         Some(
             keys::BackupFile::create(
-                &job.backup_dir,
-                &format!("rotate-{}-created", job.run_id),
+                &job.session.backup_dir,
+                &format!("rotate-{}-created", job.session.run_id),
                 &created_header,
             )
             .map_err(failed)?,
         )
     };
     let ensure = keys::Ensure {
-        key_vault: &job.key_vault,
-        providers: &job.kms_providers,
-        target_mk: &job.target,
-        kms: &job.kms,
-        batch_size: job.batch_size,
+        key_vault: &job.session.key_vault,
+        providers: &job.session.kms_providers,
+        target_mk: &job.session.target,
+        kms: &job.session.kms,
+        batch_size: job.session.batch_size,
         dry_run: job.dry_run,
     };
     let (pairs, created_path) = keys::ensure(&ensure, &old_docs, created_file)
@@ -288,7 +265,7 @@ pub async fn run(
     let old: Arc<HashSet<[u8; 16]>> = Arc::new(pairs.iter().map(|p| p.old).collect());
     let mut key_docs: HashMap<[u8; 16], RawDocumentBuf> = HashMap::new();
     for d in old_docs {
-        if let Some(id) = keys::id_of(&d) {
+        if let Some(id) = key_id::of(&d) {
             key_docs.insert(id, d);
         }
     }
@@ -311,7 +288,7 @@ pub async fn run(
             continue;
         };
         if r.changed && !job.dry_run {
-            validators::update(&job.client, ns, info, &r.schema)
+            validators::update(&job.session.client, ns, info, &r.schema)
                 .await
                 .map_err(failed)?;
         }
@@ -324,17 +301,22 @@ pub async fn run(
 
     // 3b. keyAltNames follow the keys (see alt_names for why now, not at the end).
     let kv_db = job
+        .session
         .key_vault_ns
         .split_once('.')
-        .map_or(job.key_vault_ns.as_str(), |(d, _)| d);
+        .map_or(job.session.key_vault_ns.as_str(), |(d, _)| d);
     if !job.dry_run {
-        let journal = job.client.database(kv_db).collection(alt_names::JOURNAL);
-        alt_names::replay(&job.key_vault, &journal)
+        let journal = job
+            .session
+            .client
+            .database(kv_db)
+            .collection(alt_names::JOURNAL);
+        alt_names::replay(&job.session.key_vault, &journal)
             .await
             .map_err(failed)?;
         for k in &report.keys {
             if let Some(old_doc) = key_docs.get(&k.old) {
-                let moved = alt_names::move_one(&job.key_vault, &journal, old_doc, &k.new)
+                let moved = alt_names::move_one(&job.session.key_vault, &journal, old_doc, &k.new)
                     .await
                     .map_err(failed)?;
                 report.alt_names_moved += moved.len() as u64;
@@ -344,8 +326,12 @@ pub async fn run(
 
     // 4. Values.
     let reenc = Arc::new(
-        reencrypt::Reencryptor::new(job.kms_providers.expose(), job.kms.clone(), key_docs)
-            .map_err(failed)?,
+        reencrypt::Reencryptor::new(
+            job.session.kms_providers.expose(),
+            job.session.kms.clone(),
+            key_docs,
+        )
+        .map_err(failed)?,
     );
     for ((ns, info), updated) in namespaces.iter().zip(&infos).zip(validator_updated) {
         progress(Progress::Collection(ns));
@@ -355,12 +341,12 @@ pub async fn run(
             ..CollectionReport::default()
         };
         if info.exists {
-            let filter = partition::filter(&job.client, kv_db, ns, job.partition)
+            let filter = partition::filter(&job.session.client, kv_db, ns, job.partition)
                 .await
                 .map_err(failed)?;
             if let Some(filter) = filter {
                 let (db, name) = ns.split_once('.').unwrap_or((ns, ""));
-                let database = job.client.database(db);
+                let database = job.session.client.database(db);
                 let scanner = collection::Scanner {
                     coll: database.collection(name),
                     db: database,
@@ -371,7 +357,7 @@ pub async fn run(
                     dry_run: job.dry_run,
                 };
                 let each = |ns: &str, n: u64| progress(Progress::Scanned(ns, n));
-                let done = match scanner.run(filter, job.batch_size, &each).await {
+                let done = match scanner.run(filter, job.session.batch_size, &each).await {
                     // --all-collections: a collection holding Queryable Encryption (or
                     // unknown) blobs is skipped and named, not a reason to stop the rest.
                     Err(RotateError::Refused(why)) if job.skip_queryable => {

@@ -27,41 +27,21 @@ use keyshift_core::rotate::ids::{replacement_id, uuid_string};
 use mongodb::{Client, Collection};
 
 use super::alt_names;
-use super::keys::{self, id_of, uuid_bson};
+use super::keys;
 use super::scan::encrypted_values;
 use super::validators;
 use crate::crypt;
-use crate::kms_io::KmsIo;
+use crate::key_id;
 use crate::rewrap::{backup, master_key_of, prove, target};
-use crate::secret::SecretDoc;
+use crate::session::Session;
 
 /// What retire needs.
 pub struct Job {
-    /// A client for the deployment.
-    pub client: Client,
-    /// The key vault.
-    pub key_vault: Collection<RawDocumentBuf>,
-    /// `db.coll` of the key vault.
-    pub key_vault_ns: String,
-    /// Every configured provider (libmongocrypt form).
-    pub kms_providers: SecretDoc,
-    /// The target master key.
-    pub target: Document,
-    /// `[rewrap] filter`.
-    pub filter: Document,
-    /// Whether the filter was configured.
-    pub explicit_filter: bool,
+    /// The key vault, providers, target, selection, KMS transport and backups.
+    pub session: Session,
     /// Deployments to verify, the key vault's own first: every collection of each,
     /// whatever rotate was told to cover, since a value anywhere may need an old key.
     pub deployments: Vec<DataDeployment>,
-    /// Documents per read batch.
-    pub batch_size: usize,
-    /// KMS transport.
-    pub kms: KmsIo,
-    /// Where the backup goes.
-    pub backup_dir: PathBuf,
-    /// Names the backup.
-    pub run_id: String,
 }
 
 /// A deployment whose data may use the key vault.
@@ -177,69 +157,78 @@ async fn count_in(
 pub async fn run(job: &Job) -> Result<Report, String> {
     let mut report = Report::default();
     let kv_db = job
+        .session
         .key_vault_ns
         .split_once('.')
-        .map_or(job.key_vault_ns.as_str(), |(d, _)| d);
-    let journal: Collection<Document> = job.client.database(kv_db).collection(alt_names::JOURNAL);
-    alt_names::replay(&job.key_vault, &journal).await?;
+        .map_or(job.session.key_vault_ns.as_str(), |(d, _)| d);
+    let journal: Collection<Document> = job
+        .session
+        .client
+        .database(kv_db)
+        .collection(alt_names::JOURNAL);
+    alt_names::replay(&job.session.key_vault, &journal).await?;
 
     // 1. Old keys whose replacement exists.
     let candidates = keys::select_old(
-        &job.key_vault,
-        &job.filter,
-        job.explicit_filter,
-        &job.target,
+        &job.session.key_vault,
+        &job.session.filter,
+        job.session.explicit_filter,
+        &job.session.target,
     )
     .await?;
     // Never a key a Queryable Encryption collection names: its values cannot be
     // scanned for key ids here.
     let mut queryable = HashSet::new();
     for d in &job.deployments {
-        queryable.extend(validators::queryable_keys(&d.client, &job.key_vault_ns).await?);
+        queryable.extend(validators::queryable_keys(&d.client, &job.session.key_vault_ns).await?);
     }
     let candidates: Vec<RawDocumentBuf> = candidates
         .into_iter()
-        .filter(|d| id_of(d).is_none_or(|id| !queryable.contains(&id)))
+        .filter(|d| keyshift_core::rotate::scope::replaces_key(key_id::of(d).as_ref(), &queryable))
         .collect();
     let wanted: Vec<[u8; 16]> = candidates
         .iter()
-        .filter_map(id_of)
+        .filter_map(|d| key_id::of(d))
         .map(|id| replacement_id(&id))
         .collect();
     let mut replacements = HashMap::new();
     for chunk in wanted.chunks(1000) {
-        replacements.extend(keys::find_keys(&job.key_vault, chunk).await?);
+        replacements.extend(keys::find_keys(&job.session.key_vault, chunk).await?);
     }
     let olds: Vec<(RawDocumentBuf, RawDocumentBuf)> = candidates
         .into_iter()
         .filter_map(|d| {
-            let new = replacements.remove(&replacement_id(&id_of(&d)?))?;
+            let new = replacements.remove(&replacement_id(&key_id::of(&d)?))?;
             Some((d, new))
         })
         .collect();
     if olds.is_empty() {
         return Ok(report);
     }
-    let old_ids: HashSet<[u8; 16]> = olds.iter().filter_map(|(d, _)| id_of(d)).collect();
+    let old_ids: HashSet<[u8; 16]> = olds.iter().filter_map(|(d, _)| key_id::of(d)).collect();
 
     // 2. Verify: replacements under the target and readable through it alone.
-    let only_target = job.kms_providers.only_provider_of(&job.target)?;
+    let only_target = job
+        .session
+        .kms_providers
+        .only_provider_of(&job.session.target)?;
     let prover = crypt::build(only_target.expose()).map_err(|e| format!("libmongocrypt: {e}"))?;
     let unproven: Vec<(String, String)> = stream::iter(olds.iter())
         .map(|(_, new)| {
             let prover = &prover;
             async move {
-                let id = uuid_string(&id_of(new).unwrap_or_default());
-                if !master_key_of(new).is_some_and(|mk| target::is_under(&mk, &job.target)) {
+                let id = uuid_string(&key_id::of(new).unwrap_or_default());
+                if !master_key_of(new).is_some_and(|mk| target::is_under(&mk, &job.session.target))
+                {
                     return Some((id, "not under the target master key".to_string()));
                 }
-                prove::readable(prover, new, &job.kms)
+                prove::readable(prover, new, &job.session.kms)
                     .await
                     .err()
                     .map(|e| (id, e.to_string()))
             }
         })
-        .buffer_unordered(job.kms.concurrency.max(1))
+        .buffer_unordered(job.session.kms.concurrency.max(1))
         .filter_map(|x| async move { x })
         .collect()
         .await;
@@ -249,19 +238,22 @@ pub async fn run(job: &Job) -> Result<Report, String> {
     }
     // 3. Backup, before the first change to any old key (names moved or key deleted).
     let header = backup::Header {
-        key_vault: job.key_vault_ns.clone(),
-        target: job.target.clone(),
-        run_id: job.run_id.clone(),
+        key_vault: job.session.key_vault_ns.clone(),
+        target: job.session.target.clone(),
+        run_id: job.session.run_id.clone(),
     };
     let old_docs: Vec<RawDocumentBuf> = olds.iter().map(|(d, _)| d.clone()).collect();
     let back_up = |report: &mut Report| -> Result<(), String> {
         if report.backup.is_none() {
-            report.backup = Some(keys::write_backup(
-                &job.backup_dir,
-                &format!("retire-{}", job.run_id),
-                &header,
-                &old_docs,
-            )?);
+            report.backup = Some(
+                keys::write_backup(
+                    &job.session.backup_dir,
+                    &format!("retire-{}", job.session.run_id),
+                    &header,
+                    &old_docs,
+                )
+                .map_err(|e| e.to_string())?,
+            );
         }
         Ok(())
     };
@@ -273,10 +265,10 @@ pub async fn run(job: &Job) -> Result<Report, String> {
     // that pick keys by name stop writing under the old keys before the final check.
     let mut moved: HashMap<[u8; 16], Vec<String>> = HashMap::new();
     for (old_doc, new_doc) in &olds {
-        let (Some(old), Some(new)) = (id_of(old_doc), id_of(new_doc)) else {
+        let (Some(old), Some(new)) = (key_id::of(old_doc), key_id::of(new_doc)) else {
             continue;
         };
-        let names = alt_names::move_one(&job.key_vault, &journal, old_doc, &new).await?;
+        let names = alt_names::move_one(&job.session.key_vault, &journal, old_doc, &new).await?;
         moved.insert(old, names);
     }
 
@@ -291,7 +283,8 @@ pub async fn run(job: &Job) -> Result<Report, String> {
             }
         }
     }
-    for (ns, (n, _)) in count_references(&job.deployments, &old_ids, job.batch_size).await? {
+    for (ns, (n, _)) in count_references(&job.deployments, &old_ids, job.session.batch_size).await?
+    {
         *report.remaining.entry(ns).or_default() += n;
     }
     if !report.remaining.is_empty() {
@@ -304,7 +297,7 @@ pub async fn run(job: &Job) -> Result<Report, String> {
     // match is on `_id` and `keyMaterial`).
     let mut deleted: HashMap<[u8; 16], RawDocumentBuf> = HashMap::new();
     for (old_doc, new_doc) in &olds {
-        let (Some(old), Some(new)) = (id_of(old_doc), id_of(new_doc)) else {
+        let (Some(old), Some(new)) = (key_id::of(old_doc), key_id::of(new_doc)) else {
             continue;
         };
         let key_material = Document::try_from(old_doc.as_ref())
@@ -314,9 +307,9 @@ pub async fn run(job: &Job) -> Result<Report, String> {
             .ok_or("key document lacks keyMaterial")?;
         // A retried delete that had landed deletes nothing: the key is then not reported
         // as retired (it is gone, and in the backup); the re-scan below still judges it.
-        let cas = doc! {"_id": uuid_bson(&old), "keyMaterial": key_material};
+        let cas = doc! {"_id": key_id::bson(&old), "keyMaterial": key_material};
         let gone = crate::deployment::retry_transient("deleting a key", || async {
-            job.key_vault.delete_one(cas.clone()).await
+            job.session.key_vault.delete_one(cas.clone()).await
         })
         .await
         .map_err(|e| not_durable_or(e, &format!("deleting {}", uuid_string(&old))))?;
@@ -332,7 +325,7 @@ pub async fn run(job: &Job) -> Result<Report, String> {
 
     // 7. Re-scan: restore any key a value written meanwhile still needs.
     let gone: HashSet<[u8; 16]> = deleted.keys().copied().collect();
-    let late = count_references(&job.deployments, &gone, job.batch_size).await?;
+    let late = count_references(&job.deployments, &gone, job.session.batch_size).await?;
     let mut restore: HashSet<[u8; 16]> = HashSet::new();
     for (ns, (n, ids)) in late {
         *report.remaining.entry(ns).or_default() += n;
@@ -346,7 +339,7 @@ pub async fn run(job: &Job) -> Result<Report, String> {
         d.remove("keyAltNames");
         let raw = RawDocumentBuf::try_from(&d).map_err(f)?;
         let put_back = crate::deployment::retry_transient("restoring a key", || async {
-            job.key_vault.insert_one(raw.clone()).await
+            job.session.key_vault.insert_one(raw.clone()).await
         })
         .await;
         match put_back {

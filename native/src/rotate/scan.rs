@@ -6,22 +6,15 @@
 //! path equal to its old ciphertext, the update `$set`s the new ones, so a document
 //! changed meanwhile is matched by nothing and left alone.
 //!
-//! A path MongoDB cannot name with dots (a field name holding `.`, starting with `$`, or
-//! empty) is compared and replaced at its nearest nameable ancestor instead (the whole
-//! subdocument or array, compared exactly). A value whose top-level field cannot be
-//! named, or that is the `_id` itself, cannot be rewritten ([`Cas::add`] says so).
+//! Which paths are compared and set is core's decision ([`paths`]): a path MongoDB
+//! cannot name with dots moves to its nearest nameable ancestor (compared whole), and a
+//! value whose top-level field cannot be named, or inside `_id`, cannot be rewritten
+//! ([`Cas::add`] says so). This file only walks and assembles the BSON.
 
 use bson::spec::BinarySubtype;
 use bson::{Binary, Bson, Document, RawBsonRef, RawDocument, doc};
-
-/// One step of a path: a field name or an array index.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Seg {
-    /// A field of a document.
-    Key(String),
-    /// An element of an array.
-    Index(usize),
-}
+use keyshift_core::rotate::paths::Targets;
+pub use keyshift_core::rotate::paths::{self, Seg, Unwritable, dotted};
 
 /// An encrypted value found in a document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,25 +62,6 @@ fn walk_doc(doc: &RawDocument, path: &mut Vec<Seg>, out: &mut Vec<Found>) -> Res
     Ok(())
 }
 
-/// Whether MongoDB's dotted notation can name this step.
-fn nameable(seg: &Seg) -> bool {
-    match seg {
-        Seg::Index(_) => true,
-        Seg::Key(k) => !k.is_empty() && !k.contains('.') && !k.starts_with('$'),
-    }
-}
-
-/// The dotted form of a path (every step nameable).
-pub fn dotted(path: &[Seg]) -> String {
-    path.iter()
-        .map(|s| match s {
-            Seg::Key(k) => k.clone(),
-            Seg::Index(i) => i.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
 fn encrypted(bytes: Vec<u8>) -> Bson {
     Bson::Binary(Binary {
         subtype: BinarySubtype::Encrypted,
@@ -111,29 +85,6 @@ fn get_mut<'a>(value: &'a mut Bson, seg: &Seg) -> Option<&'a mut Bson> {
     }
 }
 
-/// Why a value cannot be rewritten in place.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Unwritable {
-    /// The value is (inside) the document's `_id`.
-    InId,
-    /// Its top-level field has a name dotted notation cannot express.
-    UnnameableField(String),
-    /// The path does not lead to the value (the document is not what was scanned).
-    Stale,
-}
-
-impl std::fmt::Display for Unwritable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Unwritable::InId => f.write_str("an encrypted _id cannot be rewritten"),
-            Unwritable::UnnameableField(k) => {
-                write!(f, "the field name {k:?} cannot be named in an update")
-            }
-            Unwritable::Stale => f.write_str("the value is no longer where it was found"),
-        }
-    }
-}
-
 /// A compare-and-swap update of one document, built value by value.
 pub struct Cas {
     /// The document as read (a working copy receiving the new values).
@@ -141,7 +92,7 @@ pub struct Cas {
     old_root: Bson,
     id: Bson,
     /// Paths (nameable) to compare and set, deduplicated.
-    targets: Vec<Vec<Seg>>,
+    targets: Targets,
 }
 
 impl Cas {
@@ -157,7 +108,7 @@ impl Cas {
             new_root: root.clone(),
             old_root: root,
             id,
-            targets: Vec::new(),
+            targets: Targets::default(),
         })
     }
 
@@ -168,14 +119,7 @@ impl Cas {
 
     /// Replaces the value at `path` by `new` (a subtype 6 payload).
     pub fn add(&mut self, path: &[Seg], new: Vec<u8>) -> Result<(), Unwritable> {
-        match path.first() {
-            None => return Err(Unwritable::Stale),
-            Some(Seg::Key(k)) if k == "_id" => return Err(Unwritable::InId),
-            Some(s @ Seg::Key(k)) if !nameable(s) => {
-                return Err(Unwritable::UnnameableField(k.clone()));
-            }
-            _ => {}
-        }
+        paths::writable(path)?;
         let mut slot = &mut self.new_root;
         for seg in path {
             slot = get_mut(slot, seg).ok_or(Unwritable::Stale)?;
@@ -184,20 +128,7 @@ impl Cas {
             Bson::Binary(b) if b.subtype == BinarySubtype::Encrypted => *slot = encrypted(new),
             _ => return Err(Unwritable::Stale),
         }
-        let cut = path.iter().position(|s| !nameable(s)).unwrap_or(path.len());
-        let target = path[..cut].to_vec();
-        // An ancestor already targeted covers this path; a descendant targeted before
-        // is covered by this one.
-        if self
-            .targets
-            .iter()
-            .any(|t| target.len() >= t.len() && target[..t.len()] == t[..])
-        {
-            return Ok(());
-        }
-        self.targets
-            .retain(|t| !(t.len() > target.len() && t[..target.len()] == target[..]));
-        self.targets.push(target);
+        self.targets.add(path);
         Ok(())
     }
 
@@ -218,7 +149,7 @@ impl Cas {
     pub fn statement(&self) -> Document {
         let mut q = doc! {"_id": self.id.clone()};
         let mut set = Document::new();
-        for t in &self.targets {
+        for t in self.targets.iter() {
             let name = dotted(t);
             if let (Some(old), Some(new)) =
                 (Self::at(&self.old_root, t), Self::at(&self.new_root, t))
