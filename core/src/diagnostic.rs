@@ -278,6 +278,8 @@ pub mod codes {
     pub const RW_KMIP_REPLACE: &str = "KS-RW-006";
     /// rewrap.kmsRate out of bounds.
     pub const RW_KMS_RATE: &str = "KS-RW-007";
+    /// rewrap.reEncryptProofOneIn out of bounds.
+    pub const RW_PROOF_SAMPLE: &str = "KS-RW-008";
 
     /// A rotate.collections entry is not a valid `db.coll` namespace.
     pub const ROT_NAMESPACE: &str = "KS-ROT-001";
@@ -382,6 +384,7 @@ pub mod codes {
             "rewrap.kmipReplaceKeyIds cannot take effect",
         ),
         (RW_KMS_RATE, "rewrap.kmsRate out of bounds"),
+        (RW_PROOF_SAMPLE, "rewrap.reEncryptProofOneIn out of bounds"),
         (ROT_NAMESPACE, "rotate.collections entry not db.coll"),
         (ROT_KEY_VAULT, "rotate.collections names the key vault"),
         (ROT_SYSTEM, "rotate.collections entry in admin/local/config"),

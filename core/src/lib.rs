@@ -25,6 +25,8 @@
 //!   when a batch's refusals point at the configuration;
 //! - [`kms_rate::RateControl`]: how fast each KMS provider is asked (the `kmsRate`
 //!   ceiling, AIMD under throttling);
+//! - [`reencrypt::eligible`]: which keys move by AWS KMS `ReEncrypt` (the DEK never
+//!   leaves KMS);
 //! - [`retry::Backoff`]: how long every retry loop of the shell waits, and when it stops;
 //! - [`uri`]: MongoDB connection strings judged offline (malformed, weakening options);
 //! - [`rotate`]: the pure part of rotation (replacement key ids, ciphertext headers,
@@ -39,6 +41,7 @@ pub mod kms_error;
 pub mod kms_rate;
 pub mod plan;
 pub mod policy;
+pub mod reencrypt;
 pub mod retry;
 pub mod rotate;
 pub mod select;

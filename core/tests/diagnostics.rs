@@ -1238,6 +1238,14 @@ fn cases() -> Vec<Case> {
             good: vec![p("aws", vec![("/rewrap/kmsRate", json!(400))])],
         },
         Case {
+            code: codes::RW_PROOF_SAMPLE,
+            bad: vec![(
+                p("aws", vec![("/rewrap/reEncryptProofOneIn", json!(0))]),
+                "/rewrap/reEncryptProofOneIn",
+            )],
+            good: vec![p("aws", vec![("/rewrap/reEncryptProofOneIn", json!(100))])],
+        },
+        Case {
             code: codes::ROT_NAMESPACE,
             bad: vec![
                 (
@@ -1684,6 +1692,7 @@ per_code!(
     RW_BATCH_SIZE,
     RW_CONCURRENCY,
     RW_KMS_RATE,
+    RW_PROOF_SAMPLE,
     RW_FILTER_OPERATOR,
     ROT_NAMESPACE,
     ROT_KEY_VAULT,

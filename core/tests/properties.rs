@@ -157,6 +157,8 @@ fn config() -> impl Strategy<Value = Config> {
                 batch_size: b,
                 concurrency: c,
                 kms_rate: r,
+                aws_re_encrypt: None,
+                re_encrypt_proof_one_in: None,
                 backup_dir: d,
                 kmip_replace_key_ids: k,
             }),

@@ -13,6 +13,7 @@ use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_kms::types::{KeySpec, KeyState, KeyUsageType};
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use bson::{Document, doc};
+use keyshift_core::kms_error::KmsRefusal;
 
 /// The SDK's config loader with an HTTPS client trusting the system roots plus
 /// `ca_file` (the provider's tlsCAFile).
@@ -116,28 +117,10 @@ async fn describe(
         .map_err(|_| "target.masterKey has no key")?
         .to_string();
     let field = |k: &str| credentials.get_str(k).ok().map(str::to_string);
-    let (Some(id), Some(secret)) = (field("accessKeyId"), field("secretAccessKey")) else {
+    if field("accessKeyId").is_none() || field("secretAccessKey").is_none() {
         return Err("no AWS credentials to call DescribeKey with".into());
-    };
-    let creds = aws_credential_types::Credentials::new(
-        id,
-        secret,
-        field("sessionToken"),
-        None,
-        "keyshift.toml",
-    );
-    let mut loader = loader(ca_file)?
-        .region(aws_config::Region::new(region.clone()))
-        .credentials_provider(creds);
-    if let Ok(endpoint) = master_key.get_str("endpoint") {
-        let url = if endpoint.contains("://") {
-            endpoint.to_string()
-        } else {
-            format!("https://{endpoint}")
-        };
-        loader = loader.endpoint_url(url);
     }
-    let client = aws_sdk_kms::Client::new(&loader.load().await);
+    let client = client(master_key, credentials, ca_file).await?;
     let out = client
         .describe_key()
         .key_id(&key)
@@ -196,6 +179,134 @@ async fn describe(
             detail: problems.join("; "),
         }
     })
+}
+
+/// An SDK client for the region and endpoint of `master_key`, signing with
+/// `credentials` (libmongocrypt's aws document) or, when it has none, with the AWS
+/// default credential chain.
+async fn client(
+    master_key: &Document,
+    credentials: &Document,
+    ca_file: Option<&Path>,
+) -> Result<aws_sdk_kms::Client, String> {
+    let region = master_key
+        .get_str("region")
+        .map_err(|_| "the masterKey has no region")?
+        .to_string();
+    let field = |k: &str| credentials.get_str(k).ok().map(str::to_string);
+    let mut loader = loader(ca_file)?.region(aws_config::Region::new(region));
+    if let (Some(id), Some(secret)) = (field("accessKeyId"), field("secretAccessKey")) {
+        loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+            id,
+            secret,
+            field("sessionToken"),
+            None,
+            "keyshift.toml",
+        ));
+    }
+    if let Ok(endpoint) = master_key.get_str("endpoint") {
+        let url = if endpoint.contains("://") {
+            endpoint.to_string()
+        } else {
+            format!("https://{endpoint}")
+        };
+        loader = loader.endpoint_url(url);
+    }
+    Ok(aws_sdk_kms::Client::new(&loader.load().await))
+}
+
+/// AWS KMS `ReEncrypt` to one target key: a DEK's wrapping changes inside KMS and the
+/// DEK never reaches keyshift (see `keyshift_core::reencrypt`).
+pub struct ReEncrypter {
+    client: aws_sdk_kms::Client,
+    destination: String,
+}
+
+/// Why a `ReEncrypt` failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReEncryptError {
+    /// What AWS said, for people (no secret).
+    pub message: String,
+    /// A refusal no retry can change.
+    pub refusal: Option<KmsRefusal>,
+    /// AWS throttled the request (retry, slower).
+    pub throttled: bool,
+}
+
+impl std::fmt::Display for ReEncryptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl ReEncrypter {
+    /// A client for the target `master_key` (region, key, endpoint), signing with
+    /// `credentials` (the target provider's; empty: the default chain).
+    pub async fn new(
+        master_key: &Document,
+        credentials: &Document,
+        ca_file: Option<&Path>,
+    ) -> Result<Self, String> {
+        let destination = master_key
+            .get_str("key")
+            .map_err(|_| "target.masterKey has no key")?
+            .to_string();
+        Ok(ReEncrypter {
+            client: client(master_key, credentials, ca_file).await?,
+            destination,
+        })
+    }
+
+    /// The DEK wrapped by `blob` (a source key's `keyMaterial`), wrapped by the target
+    /// key instead.
+    pub async fn re_encrypt(&self, blob: &[u8]) -> Result<Vec<u8>, ReEncryptError> {
+        use aws_sdk_kms::error::ProvideErrorMetadata;
+        let out = self
+            .client
+            .re_encrypt()
+            .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(blob))
+            .destination_key_id(&self.destination)
+            .send()
+            .await
+            .map_err(|e| {
+                let code = e.as_service_error().and_then(|s| s.code()).unwrap_or("");
+                let refusal = match code {
+                    "AccessDeniedException" => Some(KmsRefusal::Permission),
+                    "DisabledException" | "KMSInvalidStateException" | "NotFoundException"
+                    | "KeyUnavailableException" => Some(KmsRefusal::KeyState),
+                    "UnrecognizedClientException"
+                    | "InvalidSignatureException"
+                    | "IncompleteSignature"
+                    | "ExpiredTokenException" => Some(KmsRefusal::Credentials),
+                    _ => None,
+                };
+                let message = match (code, refusal) {
+                    ("AccessDeniedException", _) => "ReEncrypt was denied: the target \
+                        credentials need kms:ReEncryptFrom on the source key and \
+                        kms:ReEncryptTo on the target key (`keyshift policy` shows them), or set [rewrap] awsReEncrypt = false"
+                        .to_string(),
+                    ("", _) => format!("ReEncrypt failed: {}", root_cause(&e)),
+                    (code, _) => format!(
+                        "ReEncrypt failed: {code}: {}",
+                        e.as_service_error()
+                            .and_then(|s| s.message())
+                            .unwrap_or_default()
+                    ),
+                };
+                ReEncryptError {
+                    message,
+                    refusal,
+                    throttled: code == "ThrottlingException",
+                }
+            })?;
+        out.ciphertext_blob()
+            .map(|b| b.as_ref().to_vec())
+            .ok_or_else(|| ReEncryptError {
+                message: "ReEncrypt returned no ciphertext".into(),
+                refusal: None,
+                throttled: false,
+            })
+    }
 }
 
 fn first_line(s: &str) -> &str {

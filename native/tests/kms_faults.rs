@@ -69,6 +69,7 @@ async fn rewrap_completes_through_transient_kms_faults() {
             run_id: "faults".into(),
         },
         rewrap: Default::default(),
+        reencrypt: None,
         dry_run: false,
     };
     let report = rewrap::run(&job, &|_| {}).await;

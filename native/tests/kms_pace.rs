@@ -141,3 +141,58 @@ fn a_configured_kms_rate_is_never_exceeded() {
     let read = seeded.oracle_reads("aws");
     assert!(read.is_ok(), "{read:?}");
 }
+
+#[test]
+fn aws_to_aws_moves_by_one_reencrypt_per_key_and_the_oracle_reads_every_key() {
+    let _turn = AWS_STAND_IN.lock().unwrap_or_else(|e| e.into_inner());
+    let w = common::world();
+    let seeded = stress::seed("kmsreenc", 40, 10, "aws", false);
+    aws_control("reset", "{}");
+    let first = rewrap(&seeded);
+    assert_eq!(first["rewrapped"], 40, "{first}");
+    assert_eq!(
+        first["reEncrypted"], 0,
+        "local keys cannot be re-encrypted by KMS"
+    );
+
+    // A second AWS key in the same region and account: the next target.
+    let created = aws_control("create", "{}");
+    let new_arn = created["arn"].as_str().unwrap();
+    let path = seeded.dir.join("keyshift.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let old_arn = common::world_var(&w, "KS_AWS_KEY_ARN");
+    assert!(text.contains(&old_arn));
+    std::fs::write(&path, text.replace(&old_arn, new_arn)).unwrap();
+
+    aws_control("reset", "{}");
+    let second = rewrap(&seeded);
+    let counters = aws_control("state", "")["counters"].clone();
+    assert_eq!(second["rewrapped"], 40, "{second}");
+    assert_eq!(second["reEncrypted"], 40, "{second}");
+    // One ReEncrypt per key, no Encrypt; the proofs' Decrypts (the new wrapping and
+    // the old, per key) plus the source probe's one.
+    assert_eq!(counters["ReEncrypt"], 40, "{counters}");
+    assert_eq!(
+        counters
+            .get("Encrypt")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0),
+        0,
+        "{counters}"
+    );
+    let decrypts = counters["Decrypt"].as_u64().unwrap();
+    assert!((80..=82).contains(&decrypts), "{counters}");
+
+    let keys = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(seeded.all_keys());
+    assert_eq!(keys.len(), 40);
+    for k in &keys {
+        assert_eq!(
+            k.get_document("masterKey").unwrap().get_str("key").unwrap(),
+            new_arn
+        );
+    }
+    let read = seeded.oracle_reads("aws");
+    assert!(read.is_ok(), "{read:?}");
+}

@@ -83,6 +83,7 @@ impl Seeded {
                 run_id: run_id.to_string(),
             },
             rewrap: Default::default(),
+            reencrypt: None,
             dry_run,
         }
     }

@@ -12,8 +12,10 @@ one run it measures:
    concurrent load, directly and through the fault proxy (and, for information, over
    kept-alive connections). Measured again (32 and 64 in flight) right before
    keyshift's 0 ms run, which it is compared with.
-2. For each added latency (the fault proxy's delay_ms on the aws upstream, applied to
-   every connection, i.e. every KMS request): N local DEKs seeded once (seed.py
+2. For each added latency (the fault proxy's rtt_ms on the aws upstream: a network
+   round trip on every flight, so a fresh TLS connection costs 3 round trips and a
+   kept-alive one 1; --latency-model connection restores the older model, delay_ms
+   once per connection): N local DEKs seeded once (seed.py
    --via-proxy, so the target endpoint is the proxy), copied to two identical key
    vaults, one rewrapped by PyMongo's ClientEncryption.rewrap_many_data_key (the
    oracle, sequential KMS requests), the other by `keyshift rewrap --yes` (release
@@ -91,16 +93,21 @@ def proxy(world: dict[str, str], method: str, path: str, doc: dict | None = None
         return json.load(r)
 
 
+LATENCY_MODEL = "rtt"
+
+
 def set_latency(world: dict[str, str], ms: int) -> None:
-    proxy(world, "POST", "/faults", {"upstream": "aws", "delay_ms": ms, "replace": True})
+    knob = "rtt_ms" if LATENCY_MODEL == "rtt" else "delay_ms"
+    proxy(world, "POST", "/faults", {"upstream": "aws", knob: ms, "replace": True})
 
 
 def kms_counts(world: dict[str, str]) -> dict[str, int]:
     """Target-KMS requests so far: the stand-in's Encrypt/Decrypt and the proxy's connections."""
     state = kms_ceiling.stand_in_state(world)
     c = state["counters"]
-    conns = proxy(world, "GET", "/counters").get("aws", {}).get("connections", 0)
-    return {"Encrypt": c.get("Encrypt", 0), "Decrypt": c.get("Decrypt", 0), "proxy_connections": conns,
+    counters = proxy(world, "GET", "/counters").get("aws", {})
+    return {"Encrypt": c.get("Encrypt", 0), "Decrypt": c.get("Decrypt", 0), "ReEncrypt": c.get("ReEncrypt", 0),
+            "proxy_connections": counters.get("connections", 0), "round_trips": counters.get("round_trips", 0),
             "stand_in_cpu_s": state["cpuSeconds"]}
 
 
@@ -108,6 +115,7 @@ def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     d = {k: after[k] - before.get(k, 0) for k in after}
     d["stand_in_cpu_s"] = round(d["stand_in_cpu_s"], 2)
     d["kms_requests"] = d["Encrypt"] + d["Decrypt"]
+    d["round_trips_per_request"] = round(d["round_trips"] / d["kms_requests"], 2) if d["kms_requests"] else None
     return d
 
 
@@ -323,13 +331,15 @@ def fmt_table(results: dict) -> str:
     if results.get("latency"):
         lines.append("")
         lines.append(f"{'latency':>8} | {'PyMongo keys/s':>14} {'req/s':>7} | {'keyshift keys/s':>15} "
-                     f"{'req/s':>7} {'req/key':>7} {'RSS MiB':>7} | {'ratio':>6} | load")
+                     f"{'req/s':>7} {'req/key':>7} {'RT/req':>6} {'RSS MiB':>7} | {'ratio':>6} | load")
         for row in results["latency"]:
             py, ks = row.get("pymongo"), row["keyshift"]
             ratio = f"{ks['keys_per_s'] / py['keys_per_s']:.1f}x" if py else "-"
             pys = f"{py['keys_per_s']:14.1f} {py['kms_per_s']:7.1f}" if py else f"{'-':>14} {'-':>7}"
+            rt = ks["kms"].get("round_trips_per_request")
+            rts = f"{rt:6.2f}" if rt is not None else f"{'-':>6}"
             lines.append(f"{row['delay_ms']:>6}ms | {pys} | {ks['keys_per_s']:15.1f} {ks['kms_per_s']:7.1f} "
-                         f"{ks['kms']['kms_requests'] / ks['keys']:7.2f} {ks['peak_rss_mib']:7.1f} | {ratio:>6} | "
+                         f"{ks['kms']['kms_requests'] / ks['keys']:7.2f} {rts} {ks['peak_rss_mib']:7.1f} | {ratio:>6} | "
                          f"{ks['load_before'][0]:.1f}-{ks['load_after'][0]:.1f}")
         if c:
             zero = [r for r in results["latency"] if r["delay_ms"] == 0]
@@ -371,7 +381,11 @@ def main() -> int:
     p.add_argument("--ceiling-seconds", type=float, default=5.0)
     p.add_argument("--batch-size", type=int, help="override keyshift's default (tuning)")
     p.add_argument("--concurrency", type=int, help="override keyshift's default (tuning)")
+    p.add_argument("--latency-model", choices=["rtt", "connection"], default="rtt",
+                   help="rtt: a round trip per flight (as a network); connection: delay_ms once per connection")
     args = p.parse_args()
+    global LATENCY_MODEL
+    LATENCY_MODEL = args.latency_model
     if args.quick:
         args.keys, args.latencies, args.rss_keys, args.ceiling_seconds = 300, "0,50", "500,5000", 3.0
     world = read_world()
@@ -406,7 +420,7 @@ def main() -> int:
     results["latency"] = []
     for ms in (int(x) for x in args.latencies.split(",")):
         set_latency(world, ms)
-        row: dict = {"delay_ms": ms}
+        row: dict = {"delay_ms": ms, "latency_model": LATENCY_MODEL}
         if not args.skip_pymongo:
             ns = f"ksbench_{n}.pymongo_{ms}"
             copy_vault(client, n, ns)

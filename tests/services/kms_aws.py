@@ -27,7 +27,7 @@ failures a real account produces:
 
 Control endpoint (same TLS port, JSON in and out, no AWS signature):
 
-    POST /__ks/deny     {"keyId": id|arn|alias, "action": "Encrypt"|"Decrypt"|"*"}
+    POST /__ks/deny     {"keyId": id|arn|alias, "action": "Encrypt"|"Decrypt"|"ReEncryptFrom"|"ReEncryptTo"|"*"}
     POST /__ks/allow    {"keyId": ..., "action": ...}     undo one deny
     POST /__ks/disable  {"keyId": ...}                    same as moto's DisableKey
     POST /__ks/enable   {"keyId": ...}
@@ -186,6 +186,28 @@ def _decrypt(self, ciphertext_blob, encryption_context, key_id=None):
     return _orig_decrypt(self, ciphertext_blob, encryption_context, key_id)
 
 
+def _re_encrypt(self, ciphertext_blob, source_encryption_context, destination_key_id,
+                destination_encryption_context):
+    """ReEncrypt counted as itself (not as a Decrypt and an Encrypt), authorized as AWS
+    does: kms:ReEncryptFrom on the source key, kms:ReEncryptTo on the destination."""
+    _count("ReEncrypt")
+    try:
+        owner = kms_utils._deserialize_ciphertext_blob(ciphertext_blob).key_id
+    except Exception:
+        owner = None
+    if owner in self.keys:
+        _fire_armed(self, owner, "ReEncrypt")
+        _deny_check(self, owner, "ReEncryptFrom", "the resource associated with this ciphertext")
+        _key_state_check(self, owner)
+    dest = self.any_id_to_key_id(destination_key_id)
+    if dest in self.keys:
+        _deny_check(self, dest, "ReEncryptTo")
+        _key_state_check(self, dest)
+    plaintext, decrypting_arn = _orig_decrypt(self, ciphertext_blob, source_encryption_context)
+    blob, encrypting_arn = _orig_encrypt(self, dest, plaintext, destination_encryption_context)
+    return blob, decrypting_arn, encrypting_arn
+
+
 # moto finds an action's method by listing the response class's members
 # (inspect.getmembers) on every request; the class does not change.
 moto_responses.method_names_from_class = functools.lru_cache(maxsize=None)(
@@ -193,6 +215,7 @@ moto_responses.method_names_from_class = functools.lru_cache(maxsize=None)(
 
 kms_models.KmsBackend.encrypt = _encrypt
 kms_models.KmsBackend.decrypt = _decrypt
+kms_models.KmsBackend.re_encrypt = _re_encrypt
 
 
 def _backend(region: str = "us-east-1"):

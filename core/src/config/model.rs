@@ -348,6 +348,12 @@ pub struct Rewrap {
     /// only the pace throttling answers impose; see [`crate::kms_rate`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kms_rate: Option<i64>,
+    /// AWS → AWS moves by KMS `ReEncrypt` (default true; see [`crate::reencrypt`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_re_encrypt: Option<bool>,
+    /// Prove one key in N of those moved by `ReEncrypt` (default 1: every key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub re_encrypt_proof_one_in: Option<i64>,
     /// Directory for backups.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup_dir: Option<String>,

@@ -61,6 +61,8 @@ const REWRAP: &[&str] = &[
     "batchSize",
     "concurrency",
     "kmsRate",
+    "awsReEncrypt",
+    "reEncryptProofOneIn",
     "backupDir",
     "kmipReplaceKeyIds",
 ];
@@ -304,6 +306,8 @@ impl Walker {
                 batch_size: self.integer(m, "/rewrap", "batchSize"),
                 concurrency: self.integer(m, "/rewrap", "concurrency"),
                 kms_rate: self.integer(m, "/rewrap", "kmsRate"),
+                aws_re_encrypt: self.boolean(m, "/rewrap", "awsReEncrypt"),
+                re_encrypt_proof_one_in: self.integer(m, "/rewrap", "reEncryptProofOneIn"),
                 backup_dir: self.string(m, "/rewrap", "backupDir", None),
                 kmip_replace_key_ids: self.strings(m, "/rewrap", "kmipReplaceKeyIds"),
             });

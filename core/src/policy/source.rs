@@ -73,7 +73,12 @@ pub fn access(config: &Config, name: &str, inventory: Option<&Inventory>) -> Sou
     }
     let kind = ProviderKind::of_name(name);
     let (title, document, grant, revoke) = match kind {
-        Some(ProviderKind::Aws) => aws(name, &keys),
+        Some(ProviderKind::Aws) => {
+            // Keys moving to an AWS target of this same provider go by ReEncrypt.
+            let reencrypt = config.target.as_ref().is_some_and(|t| t.provider == name)
+                && super::target::reencrypts(config);
+            aws(name, &keys, reencrypt)
+        }
         Some(ProviderKind::Azure) => {
             let principal = match config.kms_providers.get(name) {
                 Some(Provider::Azure(p)) => p.client_id.clone(),
@@ -122,7 +127,7 @@ fn slug(name: &str) -> String {
     name.replace(':', "-")
 }
 
-fn aws(name: &str, keys: &[&Value]) -> Parts {
+fn aws(name: &str, keys: &[&Value], reencrypt: bool) -> Parts {
     let arns: Vec<String> = keys
         .iter()
         .filter_map(|mk| field(mk, "key"))
@@ -138,7 +143,11 @@ fn aws(name: &str, keys: &[&Value]) -> Parts {
         "Statement": [{
             "Sid": "KeyshiftSourceKeys",
             "Effect": "Allow",
-            "Action": ["kms:Decrypt"],
+            "Action": if reencrypt {
+                serde_json::json!(["kms:Decrypt", "kms:ReEncryptFrom"])
+            } else {
+                serde_json::json!(["kms:Decrypt"])
+            },
             "Resource": resource,
         }],
     });

@@ -19,7 +19,11 @@ use crate::validate::aws::{ArnResource, parse_arn};
 pub fn policy(config: &Config) -> Option<Policy> {
     let target = config.target.as_ref()?;
     match &target.master_key {
-        MasterKey::Aws(mk) => Some(aws(mk.region.as_deref(), or(&mk.key, "KEY_ARN"))),
+        MasterKey::Aws(mk) => Some(aws(
+            mk.region.as_deref(),
+            or(&mk.key, "KEY_ARN"),
+            reencrypts(config),
+        )),
         MasterKey::Azure(mk) => {
             let client = match config.kms_providers.get(&target.provider) {
                 Some(Provider::Azure(p)) => p.client_id.clone(),
@@ -49,7 +53,14 @@ pub fn policy(config: &Config) -> Option<Policy> {
     }
 }
 
-fn aws(region: Option<&str>, key: &str) -> Policy {
+/// Whether rewrap may move keys to this AWS target by `ReEncrypt` (`[rewrap]
+/// awsReEncrypt`, on unless set to false): keys already under another AWS key of the
+/// target's provider move inside KMS.
+pub fn reencrypts(config: &Config) -> bool {
+    config.rewrap.as_ref().and_then(|r| r.aws_re_encrypt) != Some(false)
+}
+
+fn aws(region: Option<&str>, key: &str, reencrypt: bool) -> Policy {
     let mut notes = vec![
         "Attach the policy to the IAM role or user whose credentials keyshift and the applications use; the key policy must also allow that principal (the default key policy delegates to IAM).".to_string(),
     ];
@@ -72,10 +83,15 @@ fn aws(region: Option<&str>, key: &str) -> Policy {
             (key.to_string(), None)
         }
     };
+    let mut actions = vec!["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt"];
+    if reencrypt {
+        actions.push("kms:ReEncryptTo");
+        notes.push("kms:ReEncryptTo lets keys already under another AWS key of the target's provider (same region) move inside KMS, their DEKs never leaving it; the source keys then need kms:ReEncryptFrom too. Without such keys it is unused: remove it, or set [rewrap] awsReEncrypt = false.".into());
+    }
     let mut statement = serde_json::json!({
         "Sid": "KeyshiftTargetKey",
         "Effect": "Allow",
-        "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt"],
+        "Action": actions,
         "Resource": resource,
     });
     if let Some(alias) = condition {

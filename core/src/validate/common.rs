@@ -14,6 +14,8 @@ pub const CONCURRENCY_RANGE: (i64, i64) = (1, 256);
 /// Bounds for `rewrap.kmsRate` (requests per second per provider): at least one, and
 /// no more than the largest quota a KMS grants (AWS: 100,000/s in some regions).
 pub const KMS_RATE_RANGE: (i64, i64) = (1, 100_000);
+/// Bounds for `rewrap.reEncryptProofOneIn`: 1 proves every key.
+pub const PROOF_SAMPLE_RANGE: (i64, i64) = (1, 1_000_000);
 
 /// A parsed `host[:port]` endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -463,6 +465,12 @@ pub fn check_rewrap(out: &mut Vec<Diagnostic>, config: &Config) {
             codes::RW_CONCURRENCY,
         ),
         ("kmsRate", rw.kms_rate, KMS_RATE_RANGE, codes::RW_KMS_RATE),
+        (
+            "reEncryptProofOneIn",
+            rw.re_encrypt_proof_one_in,
+            PROOF_SAMPLE_RANGE,
+            codes::RW_PROOF_SAMPLE,
+        ),
     ];
     for (field, value, (lo, hi), code) in bounds {
         if let Some(v) = value.filter(|v| !(lo..=hi).contains(v)) {

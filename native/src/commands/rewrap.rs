@@ -31,6 +31,8 @@ fn report_json(r: &Report) -> serde_json::Value {
         "selected": r.selected,
         "alreadyUnderTarget": r.already_under_target,
         "rewrapped": r.rewrapped,
+        "reEncrypted": r.reencrypted,
+        "reEncryptedUnproven": r.reencrypted_unproven,
         "notMoved": not_moved,
         "backup": r.backup,
     })
@@ -76,6 +78,37 @@ fn unreadable_sources(
     Failure::failed(format!("rewrap refused: {message}"))
 }
 
+/// An AWS `ReEncrypt` client for an AWS target (unless `[rewrap] awsReEncrypt =
+/// false`), signing with the target provider's credentials or the AWS default chain.
+async fn reencrypter(
+    settings: &settings::Settings,
+    target: &bson::Document,
+) -> Result<Option<std::sync::Arc<crate::aws::ReEncrypter>>, Failure> {
+    let provider = target.get_str("provider").unwrap_or_default();
+    let is_aws = keyshift_core::config::ProviderKind::of_name(provider)
+        == Some(keyshift_core::config::ProviderKind::Aws);
+    let enabled = settings
+        .config
+        .rewrap
+        .as_ref()
+        .and_then(|r| r.aws_re_encrypt)
+        .unwrap_or(true);
+    if !is_aws || !enabled {
+        return Ok(None);
+    }
+    let credentials = settings
+        .kms_providers
+        .expose()
+        .get_document(provider)
+        .cloned()
+        .unwrap_or_default();
+    let ca = settings.tls.get(provider).and_then(|t| t.ca_file.clone());
+    crate::aws::ReEncrypter::new(target, &credentials, ca.as_deref())
+        .await
+        .map(|r| Some(std::sync::Arc::new(r)))
+        .map_err(|e| Failure::usage(format!("AWS ReEncrypt: {e}")))
+}
+
 /// Runs `rewrap`.
 pub async fn run(common: &Common, dry_run: bool, yes: bool) -> CmdResult {
     let settings = settings::load(&common.config)?;
@@ -90,8 +123,10 @@ pub async fn run(common: &Common, dry_run: bool, yes: bool) -> CmdResult {
             yes,
         )?;
     }
+    let session = super::session(&settings).await?;
     let job = Job {
-        session: super::session(&settings).await?,
+        reencrypt: reencrypter(&settings, &session.target).await?,
+        session,
         rewrap: settings.config.rewrap_or_default(),
         dry_run,
     };
@@ -175,6 +210,14 @@ pub async fn run(common: &Common, dry_run: bool, yes: bool) -> CmdResult {
             report.rewrapped,
             report.not_moved.len()
         );
+        if report.reencrypted > 0 {
+            outln!(
+                "{} of them by AWS KMS ReEncrypt ({} proven; the {} others' DEKs never left KMS)",
+                report.reencrypted,
+                report.reencrypted - report.reencrypted_unproven,
+                report.reencrypted_unproven
+            );
+        }
         for (id, o) in &report.not_moved {
             match o {
                 KeyOutcome::ChangedMeanwhile => {

@@ -27,6 +27,7 @@
 pub mod backup;
 pub mod cas;
 pub mod prove;
+pub mod reencrypt;
 pub mod sources;
 pub mod target;
 
@@ -55,6 +56,9 @@ pub struct Job {
     pub rewrap: keyshift_core::config::Rewrap,
     /// Do everything but write.
     pub dry_run: bool,
+    /// AWS `ReEncrypt` to the target, for keys already under an AWS key of the same
+    /// provider and region (see [`reencrypt`]); `None`: every key through libmongocrypt.
+    pub reencrypt: Option<std::sync::Arc<crate::aws::ReEncrypter>>,
 }
 
 /// Why one key was not moved.
@@ -78,6 +82,10 @@ pub struct Report {
     pub already_under_target: u64,
     /// Keys rewrapped, proven and written (or, in a dry run, that would be).
     pub rewrapped: u64,
+    /// Keys whose new wrapping came from AWS KMS `ReEncrypt`.
+    pub reencrypted: u64,
+    /// Of those, written without a proof (`reEncryptProofOneIn` > 1).
+    pub reencrypted_unproven: u64,
     /// Keys not moved, with why.
     pub not_moved: Vec<(String, KeyOutcome)>,
     /// The backup written before the first write (none in a dry run or with no work).
@@ -302,6 +310,8 @@ async fn move_keys(
             (outcomes, Some(next_rewrapped))
         };
         tracing::info!(batch = batch.len(), "batch rewrapped, proven and written");
+        report.reencrypted += rewrapped.reencrypted;
+        report.reencrypted_unproven += rewrapped.unproven.len() as u64;
         for (id, outcome) in outcomes? {
             match outcome {
                 None => report.rewrapped += 1,
@@ -375,7 +385,9 @@ async fn prove_and_write(
     // so a slow key vault never idles the KMS and a slow KMS never idles the writes.
     let written: Vec<(String, Option<KeyOutcome>)> = stream::iter(accepted)
         .map(|old| {
-            let new = key_id::of(old).and_then(|id| by_id.get(&id).copied());
+            let id = key_id::of(old);
+            let new = id.and_then(|id| by_id.get(&id).copied());
+            let sampled_out = id.is_some_and(|id| rewrapped.unproven.contains(&id));
             let (under_new, under_old) = (&under_new, &under_old);
             async move {
                 let proven = async {
@@ -384,10 +396,12 @@ async fn prove_and_write(
                         return Err(prove::NotProven::new(why));
                     };
                     let new = merged(old, new).map_err(prove::NotProven::new)?;
-                    with_retries("a proof", || {
-                        prove::prove(under_new, under_old, old, &new, kms)
-                    })
-                    .await?;
+                    if !sampled_out {
+                        with_retries("a proof", || {
+                            prove::prove(under_new, under_old, old, &new, kms)
+                        })
+                        .await?;
+                    }
                     Ok(new)
                 };
                 (old, proven.await)
@@ -473,6 +487,11 @@ fn merged(old: &RawDocumentBuf, rewrapped: &RawDocumentBuf) -> Result<RawDocumen
 struct Isolated {
     rewrapped: Vec<RawDocumentBuf>,
     refused: Vec<(usize, String)>,
+    /// How many of `rewrapped` came from `ReEncrypt`.
+    reencrypted: u64,
+    /// Keys moved by `ReEncrypt` that the sample leaves unproven
+    /// (`reEncryptProofOneIn` > 1): their DEKs never leave KMS.
+    unproven: std::collections::HashSet<[u8; 16]>,
 }
 
 /// Rewraps a batch; when libmongocrypt refuses it, bisects until every refused key
@@ -484,11 +503,19 @@ async fn rewrap_isolating(
     batch: &[RawDocumentBuf],
     kms: &KmsIo,
 ) -> Result<Isolated, RewrapError> {
-    let mut rewrapped = Vec::new();
-    let mut isolation = Isolation::new(batch.len());
+    // Keys ReEncrypt can move skip libmongocrypt; the others go through it, bisected
+    // when it refuses the batch.
+    let by_kms = reencrypt::eligible(job, batch);
+    let (mut rewrapped, unproven) = reencrypt::re_encrypt(job, batch, &by_kms, kms).await?;
+    let reencrypted = rewrapped.len() as u64;
+    let rest: Vec<usize> = (0..batch.len()).filter(|i| !by_kms.contains(i)).collect();
+    let part_of = |r: std::ops::Range<usize>| -> Vec<RawDocumentBuf> {
+        rest[r].iter().map(|&i| batch[i].clone()).collect()
+    };
+    let mut isolation = Isolation::new(rest.len());
     while let Some(range) = isolation.next_part() {
-        let part = &batch[range.clone()];
-        match with_retries("a batch rewrap", || rewrap_batch(job, part, kms)).await? {
+        let part = part_of(range.clone());
+        match with_retries("a batch rewrap", || rewrap_batch(job, &part, kms)).await? {
             Ok(docs) => rewrapped.extend(docs),
             Err(why) => {
                 if part.len() == 1 {
@@ -502,8 +529,16 @@ async fn rewrap_isolating(
     }
     let refused = isolation
         .verdict()
-        .map_err(|stop| RewrapError::new(stop.to_string()))?;
-    Ok(Isolated { rewrapped, refused })
+        .map_err(|stop| RewrapError::new(stop.to_string()))?
+        .into_iter()
+        .map(|(i, why)| (rest[i], why))
+        .collect();
+    Ok(Isolated {
+        rewrapped,
+        refused,
+        reencrypted,
+        unproven,
+    })
 }
 
 /// One libmongocrypt rewrap context over a batch read from the backup. `Ok(Err(why))`:
