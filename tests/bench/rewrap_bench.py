@@ -114,7 +114,7 @@ def kms_counts(world: dict[str, str]) -> dict[str, int]:
 def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     d = {k: after[k] - before.get(k, 0) for k in after}
     d["stand_in_cpu_s"] = round(d["stand_in_cpu_s"], 2)
-    d["kms_requests"] = d["Encrypt"] + d["Decrypt"]
+    d["kms_requests"] = d["Encrypt"] + d["Decrypt"] + d["ReEncrypt"]
     d["round_trips_per_request"] = round(d["round_trips"] / d["kms_requests"], 2) if d["kms_requests"] else None
     return d
 
@@ -201,7 +201,7 @@ def local_target(run_dir: Path) -> str:
 
 
 def run_config(seed_dir: Path, run_dir: Path, ns: str, batch_size: int | None, concurrency: int | None,
-               target: str = "aws") -> Path:
+               target: str = "aws", edit=None) -> Path:
     """keyshift.toml for one run: the seeded one, on namespace ns, with keyshift's defaults
     for batchSize and concurrency (the seeder writes its own; as shipped means neither).
     target "local": to a fresh local key instead of the AWS stand-in (no KMS I/O)."""
@@ -221,6 +221,8 @@ def run_config(seed_dir: Path, run_dir: Path, ns: str, batch_size: int | None, c
     if concurrency:
         extra += f"concurrency = {concurrency}\n"
     text = text.replace("[rewrap]\n", "[rewrap]\n" + extra)
+    if edit:
+        text = edit(text)
     path = run_dir / "keyshift.toml"
     path.write_text(text)
     return path
@@ -236,9 +238,10 @@ def seed_env(seed_dir: Path) -> dict[str, str]:
 
 
 def run_keyshift(world: dict[str, str], keyshift: str, seed_dir: Path, ns: str, n: int, label: str,
-                 batch_size: int | None, concurrency: int | None, client, target: str = "aws") -> dict:
+                 batch_size: int | None, concurrency: int | None, client, target: str = "aws",
+                 edit=None) -> dict:
     run_dir = bench_dir(world) / "runs" / label
-    config = run_config(seed_dir, run_dir, ns, batch_size, concurrency, target)
+    config = run_config(seed_dir, run_dir, ns, batch_size, concurrency, target, edit)
     log = open(run_dir / "keyshift.log", "wb")
     before, load0 = kms_counts(world), loadavg()
     t0 = time.monotonic()
@@ -277,9 +280,10 @@ def vm_hwm_kib(pid: int) -> int:
     return int(m.group(1)) if m else 0
 
 
-def run_pymongo(world: dict[str, str], seed_dir: Path, ns: str, n: int) -> dict:
+def run_pymongo(world: dict[str, str], seed_dir: Path, ns: str, n: int, key_arn: str | None = None) -> dict:
     before, load0 = kms_counts(world), loadavg()
-    out = subprocess.run([PY, str(Path(__file__)), "_pymongo", str(seed_dir), ns], check=True,
+    extra = [key_arn] if key_arn else []
+    out = subprocess.run([PY, str(Path(__file__)), "_pymongo", str(seed_dir), ns, *extra], check=True,
                          capture_output=True, text=True).stdout
     r = json.loads(out.strip().splitlines()[-1])
     requests = delta(kms_counts(world), before)
@@ -291,8 +295,9 @@ def run_pymongo(world: dict[str, str], seed_dir: Path, ns: str, n: int) -> dict:
             "load_before": load0, "load_after": loadavg()}
 
 
-def pymongo_child(seed_dir: str, ns: str) -> int:
-    """In a child process: PyMongo's rewrap_many_data_key of every key in ns to AWS."""
+def pymongo_child(seed_dir: str, ns: str, key_arn: str | None = None) -> int:
+    """In a child process: PyMongo's rewrap_many_data_key of every key in ns to AWS (the
+    world's key, or key_arn)."""
     from bson.codec_options import CodecOptions
     from bson.binary import UuidRepresentation
     from pymongo.encryption import ClientEncryption
@@ -307,12 +312,52 @@ def pymongo_child(seed_dir: str, ns: str) -> int:
     with ClientEncryption({"local": {"key": master}, "aws": providers["aws"]}, ns, client, codec,
                           kms_tls_options={"aws": tls["aws"]}) as ce:
         t0 = time.monotonic()
-        result = ce.rewrap_many_data_key({}, provider="aws", master_key=keys["aws"])
+        master_key = dict(keys["aws"], key=key_arn) if key_arn else keys["aws"]
+        result = ce.rewrap_many_data_key({}, provider="aws", master_key=master_key)
         seconds = time.monotonic() - t0
     modified = result.bulk_write_result.modified_count if result.bulk_write_result else 0
     client.close()
     print(json.dumps({"seconds": round(seconds, 2), "modified": modified}))
     return 0
+
+
+def create_aws_key(world: dict[str, str]) -> str:
+    ctx = kms_ceiling.ssl.create_default_context(cafile=world["KS_CA_FILE"])
+    req = urllib.request.Request(world["KS_AWS_CONTROL_URL"] + "/create", data=b"{}", method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+        return json.load(r)["arn"]
+
+
+def aws_to_aws(world: dict[str, str], keyshift: str, seed_dir: Path, n: int, args, client) -> list[dict]:
+    """AWS key A -> AWS key B at --aws-to-aws ms: by ReEncrypt (as shipped), by Decrypt +
+    Encrypt through libmongocrypt (awsReEncrypt = false), and PyMongo's rewrap (Decrypt +
+    Encrypt, sequential). Each on a fresh copy first moved, unmeasured, local -> A."""
+    ms = args.aws_to_aws
+    key_a = world["KS_AWS_KEY_ARN"]
+    rows = []
+    for mode in ("reencrypt", "decrypt+encrypt", "pymongo"):
+        ns = f"ksbench_{n}.a2a_{mode.replace('+', '_')}"
+        copy_vault(client, n, ns)
+        set_latency(world, 0)
+        run_keyshift(world, keyshift, seed_dir, ns, n, f"a2a-setup-{mode}", args.batch_size, args.concurrency,
+                     client)
+        key_b = create_aws_key(world)
+        set_latency(world, ms)
+        print(f"{ms} ms: AWS -> AWS ({mode}) of {n} keys ...", file=sys.stderr)
+        if mode == "pymongo":
+            r = run_pymongo(world, seed_dir, ns, n, key_b)
+        else:
+            def edit(text: str, off=(mode != "reencrypt")) -> str:
+                text = text.replace(key_a, key_b)
+                return text.replace("[rewrap]\n", "[rewrap]\nawsReEncrypt = false\n") if off else text
+            r = run_keyshift(world, keyshift, seed_dir, ns, n, f"a2a-{mode}-{ms}ms", args.batch_size,
+                             args.concurrency, client, edit=edit)
+        r["mode"], r["delay_ms"] = mode, ms
+        print(f"  {r['keys_per_s']} keys/s, {r['kms']['kms_requests'] / n:.2f} requests per key", file=sys.stderr)
+        drop_vault(client, ns)
+        rows.append(r)
+    return rows
 
 
 # --------------------------------------------------------------------------- report
@@ -352,6 +397,15 @@ def fmt_table(results: dict) -> str:
                     d, v = again["direct"]["ceiling_rps"], again["via_proxy"]["ceiling_rps"]
                     lines.append(f"  and of the ceiling measured again just before it: {ks['kms_per_s'] / d:.0%} "
                                  f"of {d} req/s direct, {ks['kms_per_s'] / v:.0%} of {v} through the proxy")
+    if results.get("aws_to_aws"):
+        lines.append("")
+        lines.append(f"AWS -> AWS at {results['aws_to_aws'][0]['delay_ms']} ms: "
+                     f"{'mode':>16} | {'keys/s':>8} | {'requests/key':>12} | {'RT/request':>10}")
+        for r in results["aws_to_aws"]:
+            k = r["kms"]
+            per = "/".join(f"{k[a] / r['keys']:.2f} {a}" for a in ("ReEncrypt", "Encrypt", "Decrypt") if k[a])
+            rt = k.get("round_trips_per_request")
+            lines.append(f"{'':>17} {r['mode']:>16} | {r['keys_per_s']:8.1f} | {per} | {rt}")
     if results.get("rss"):
         lines.append("")
         for r in results["rss"]:
@@ -365,7 +419,7 @@ def fmt_table(results: dict) -> str:
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "_pymongo":
-        return pymongo_child(sys.argv[2], sys.argv[3])
+        return pymongo_child(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--keys", type=int, default=2000)
     p.add_argument("--latencies", default="0,20,50", help="added KMS latency per request, ms")
@@ -381,6 +435,8 @@ def main() -> int:
     p.add_argument("--ceiling-seconds", type=float, default=5.0)
     p.add_argument("--batch-size", type=int, help="override keyshift's default (tuning)")
     p.add_argument("--concurrency", type=int, help="override keyshift's default (tuning)")
+    p.add_argument("--aws-to-aws", type=int, metavar="MS",
+                   help="also measure AWS -> AWS moves at MS ms: ReEncrypt, Decrypt+Encrypt, PyMongo")
     p.add_argument("--latency-model", choices=["rtt", "connection"], default="rtt",
                    help="rtt: a round trip per flight (as a network); connection: delay_ms once per connection")
     args = p.parse_args()
@@ -447,6 +503,10 @@ def main() -> int:
               file=sys.stderr)
         results["latency"].append(row)
     set_latency(world, 0)
+
+    if args.aws_to_aws is not None:
+        results["aws_to_aws"] = aws_to_aws(world, keyshift, seed_dir, n, args, client)
+        set_latency(world, 0)
 
     if not args.skip_rss:
         results["rss"] = []

@@ -424,6 +424,53 @@ def test_aws_armed_faults_fire_after_a_count_of_requests(world, ca, kms):
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"p" * 96
 
 
+def test_aws_reencrypt_is_served_counted_and_authorized_as_aws_does(world, ca, kms):
+    from botocore.exceptions import ClientError
+
+    control = world["KS_AWS_CONTROL_URL"]
+    a = _post(f"{control}/create", ca, json={}).json()
+    b = _post(f"{control}/create", ca, json={}).json()
+    blob = kms.encrypt(KeyId=a["arn"], Plaintext=b"d" * 96)["CiphertextBlob"]
+    before = _post(f"{control}/state", ca).json()["counters"]
+    out = kms.re_encrypt(CiphertextBlob=blob, DestinationKeyId=b["arn"])
+    assert out["KeyId"] == b["arn"] and out["SourceKeyId"] == a["arn"]
+    after = _post(f"{control}/state", ca).json()["counters"]
+    assert after.get("ReEncrypt", 0) - before.get("ReEncrypt", 0) == 1
+    assert after.get("Decrypt", 0) == before.get("Decrypt", 0), "a ReEncrypt is not counted as a Decrypt"
+    assert kms.decrypt(CiphertextBlob=out["CiphertextBlob"])["Plaintext"] == b"d" * 96
+    for key, action in ((b, "ReEncryptTo"), (a, "ReEncryptFrom")):
+        _post(f"{control}/deny", ca, json={"keyId": key["arn"], "action": action})
+        with pytest.raises(ClientError) as e:
+            kms.re_encrypt(CiphertextBlob=blob, DestinationKeyId=b["arn"])
+        assert _aws_error(e)[0] == "AccessDeniedException" and f"kms:{action}" in _aws_error(e)[1]
+        _post(f"{control}/allow", ca, json={"keyId": key["arn"], "action": action})
+
+
+def test_aws_throttle_knob_answers_throttling_exception_above_the_rate(world, ca, kms):
+    from botocore.exceptions import ClientError
+
+    control = world["KS_AWS_CONTROL_URL"]
+    key = _post(f"{control}/create", ca, json={}).json()
+    assert _post(f"{control}/throttle", ca, json={"rate": 1}).ok
+    try:
+        throttled = None
+        for _ in range(20):  # two requests within a second is all it takes
+            try:
+                kms.encrypt(KeyId=key["arn"], Plaintext=b"p")
+            except ClientError as e:
+                throttled = e
+                break
+        assert throttled is not None
+        assert (throttled.response["Error"]["Code"], throttled.response["ResponseMetadata"]["HTTPStatusCode"]) == \
+            ("ThrottlingException", 400)
+        rate = _post(f"{control}/state", ca).json()["rate"]
+        assert rate["limit"] == 1 and rate["maxAcceptedPerSecond"] == 1 and rate["maxOfferedPerSecond"] >= 2
+    finally:
+        assert _post(f"{control}/throttle", ca, json={"rate": 0}).ok
+    kms.encrypt(KeyId=key["arn"], Plaintext=b"p")
+    assert _post(f"{control}/throttle", ca, json={"rate": -1}).status_code == 400
+
+
 def test_aws_disabled_key(world, ca, kms):
     from botocore.exceptions import ClientError
 
