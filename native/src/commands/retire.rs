@@ -65,7 +65,7 @@ async fn data_deployments(
     let kv_ns = settings.key_vault_ns();
     let namespaces = validators::all_namespaces(client, &kv_ns)
         .await
-        .map_err(Failure::failed)?;
+        .map_err(|e| Failure::failed(e.to_string()))?;
     let mut out = vec![DataDeployment {
         name: KEY_VAULT_DEPLOYMENT.to_string(),
         client: client.clone(),
@@ -81,7 +81,7 @@ async fn data_deployments(
             .map_err(|e| {
                 Failure::failed(format!(
                     "{what}: {}; check that deployment's connection string and network access",
-                    crate::deployment::redact(&e, uri.expose())
+                    crate::deployment::redact(&e.to_string(), uri.expose())
                 ))
             })?;
         out.push(DataDeployment {

@@ -31,7 +31,7 @@ pub async fn namespaces(
             .map_err(|e| {
                 Failure::failed(format!(
                     "cannot list the collections: {}",
-                    super::redact_uri_error(&e, settings.uri.expose())
+                    super::redact_uri_error(&e.to_string(), settings.uri.expose())
                 ))
             }),
         (false, Some(list)) if !list.is_empty() => Ok(list),

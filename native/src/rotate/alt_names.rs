@@ -15,6 +15,7 @@
 //! is completed from the journal by the next one. Concurrent workers doing the same move
 //! are harmless: every step is idempotent.
 
+use super::fault::Fault;
 use bson::{Bson, Document, RawBsonRef, RawDocumentBuf, doc};
 use futures_util::TryStreamExt;
 use keyshift_core::rotate::ids::uuid_string;
@@ -36,8 +37,8 @@ where
     crate::deployment::retry_transient("moving keyAltNames", f).await
 }
 
-fn f(e: impl std::fmt::Display) -> String {
-    e.to_string()
+fn f(e: impl std::fmt::Display) -> Fault {
+    Fault::Malformed(e.to_string())
 }
 
 /// The keyAltNames of a key document.
@@ -54,25 +55,25 @@ pub fn of(doc: &RawDocumentBuf) -> Vec<String> {
     }
 }
 
-fn field(doc: &RawDocumentBuf, name: &str) -> Result<Bson, String> {
+fn field(doc: &RawDocumentBuf, name: &str) -> Result<Bson, Fault> {
     let d = Document::try_from(doc.as_ref()).map_err(f)?;
     d.get(name)
         .cloned()
-        .ok_or_else(|| format!("key document lacks {name}"))
+        .ok_or_else(|| Fault::Malformed(format!("key document lacks {name}")))
 }
 
 /// Completes moves an earlier run journaled but may not have finished.
 pub async fn replay(
     key_vault: &Collection<RawDocumentBuf>,
     journal: &Collection<Document>,
-) -> Result<(), String> {
+) -> Result<(), Fault> {
     let entries: Vec<Document> = journal
         .find(doc! {})
         .await
-        .map_err(f)?
+        .map_err(|e| Fault::db(format!("updating {JOURNAL}"), e))?
         .try_collect()
         .await
-        .map_err(f)?;
+        .map_err(|e| Fault::db(format!("updating {JOURNAL}"), e))?;
     for e in entries {
         let new = match e.get("new") {
             Some(Bson::Binary(b)) => <[u8; 16]>::try_from(b.bytes.as_slice()).ok(),
@@ -88,7 +89,7 @@ pub async fn replay(
             let held = key_vault
                 .find_one(doc! {"keyAltNames": &n})
                 .await
-                .map_err(f)?;
+                .map_err(|e| Fault::db(format!("updating {JOURNAL}"), e))?;
             if held.is_none() {
                 to_add.push(n);
             }
@@ -103,18 +104,12 @@ pub async fn replay(
                     .await
             })
             .await
-            .map_err(|e| {
-                format!(
-                    "moving keyAltNames to {}: {}",
-                    uuid_string(&new),
-                    crate::deployment::describe(&e)
-                )
-            })?;
+            .map_err(|e| Fault::db(format!("moving keyAltNames to {}", uuid_string(&new)), e))?;
         }
         let id = e.get("_id").cloned().unwrap_or(Bson::Null);
         retry(|| async { journal.delete_one(doc! {"_id": id.clone()}).await })
             .await
-            .map_err(f)?;
+            .map_err(|e| Fault::db(format!("updating {JOURNAL}"), e))?;
     }
     Ok(())
 }
@@ -127,7 +122,7 @@ pub async fn move_one(
     journal: &Collection<Document>,
     old_doc: &RawDocumentBuf,
     new: &[u8; 16],
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, Fault> {
     let names = of(old_doc);
     let Some(old) = key_id::of(old_doc) else {
         return Ok(Vec::new());
@@ -140,10 +135,7 @@ pub async fn move_one(
         Ok(_) => {}
         Err(e) if keys::is_duplicate(&e) => {}
         Err(e) => {
-            return Err(format!(
-                "writing {JOURNAL}: {}",
-                crate::deployment::describe(&e)
-            ));
+            return Err(Fault::db(format!("writing {JOURNAL}"), e));
         }
     }
     // Every name moves, so the field goes: an empty array would collide in the unique
@@ -159,13 +151,7 @@ pub async fn move_one(
             .await
     })
     .await
-    .map_err(|e| {
-        format!(
-            "moving keyAltNames off {}: {}",
-            uuid_string(&old),
-            crate::deployment::describe(&e)
-        )
-    })?;
+    .map_err(|e| Fault::db(format!("moving keyAltNames off {}", uuid_string(&old)), e))?;
     crate::failpoint::hit("rotate.alt-names-pulled");
     if pulled.matched_count == 0 {
         // Another worker moved them first (or the key changed meanwhile). The journal
@@ -182,15 +168,9 @@ pub async fn move_one(
             .await
     })
     .await
-    .map_err(|e| {
-        format!(
-            "moving keyAltNames to {}: {}",
-            uuid_string(new),
-            crate::deployment::describe(&e)
-        )
-    })?;
+    .map_err(|e| Fault::db(format!("moving keyAltNames to {}", uuid_string(new)), e))?;
     retry(|| async { journal.delete_one(doc! {"_id": key_id::bson(&old)}).await })
         .await
-        .map_err(f)?;
+        .map_err(|e| Fault::db(format!("updating {JOURNAL}"), e))?;
     Ok(names)
 }

@@ -9,6 +9,7 @@
 //! Two workers racing to insert the same replacement collide on `_id` (E11000): the
 //! loser takes the winner's key, after checking it is under the target.
 
+use super::fault::{Fault, malformed};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -44,17 +45,17 @@ pub async fn select_old(
     filter: &Document,
     explicit_filter: bool,
     target_mk: &Document,
-) -> Result<Vec<RawDocumentBuf>, String> {
+) -> Result<Vec<RawDocumentBuf>, Fault> {
     let mut cursor = key_vault
         .find(filter.clone())
         .sort(doc! {"_id": 1})
         .await
-        .map_err(|e| format!("reading the key vault: {}", crate::deployment::describe(&e)))?;
+        .map_err(|e| Fault::db("reading the key vault", e))?;
     let mut out = Vec::new();
     while let Some(key) = cursor
         .try_next()
         .await
-        .map_err(|e| format!("reading the key vault: {}", crate::deployment::describe(&e)))?
+        .map_err(|e| Fault::db("reading the key vault", e))?
     {
         let Some(id) = key_id::of(&key) else { continue };
         if is_replacement(&id) {
@@ -138,23 +139,23 @@ async fn make_key(
     target_mk: &Document,
     id: &[u8; 16],
     kms: &KmsIo,
-) -> Result<RawDocumentBuf, String> {
+) -> Result<RawDocumentBuf, Fault> {
     let ctx = maker
         .ctx_builder()
         .key_encryption_key(target_mk)
         .and_then(|b| b.build_datakey())
-        .map_err(|e| format!("starting a data key: {e}"))?;
+        .map_err(|e| Fault::Crypt(format!("starting a data key: {e}")))?;
     let made = ctx_runner::run(ctx, Keys::Given(&[]), kms)
         .await
-        .map_err(|e| format!("making a data key under the target: {e}"))?;
-    let made = Document::try_from(made.as_ref()).map_err(|e| e.to_string())?;
+        .map_err(|e| Fault::Crypt(format!("making a data key under the target: {e}")))?;
+    let made = Document::try_from(made.as_ref()).map_err(malformed)?;
     let mut doc = doc! {"_id": key_id::bson(id)};
     for (k, v) in made {
         if k != "_id" {
             doc.insert(k, v);
         }
     }
-    RawDocumentBuf::try_from(&doc).map_err(|e| e.to_string())
+    RawDocumentBuf::try_from(&doc).map_err(malformed)
 }
 
 /// What [`ensure`] needs.
@@ -179,12 +180,15 @@ pub async fn ensure(
     e: &Ensure<'_>,
     old: &[RawDocumentBuf],
     mut created: Option<BackupFile>,
-) -> Result<(Vec<Pair>, Option<PathBuf>), String> {
-    let only_target = e.providers.only_provider_of(e.target_mk)?;
-    let maker =
-        crypt::build(only_target.expose()).map_err(|err| format!("libmongocrypt: {err}"))?;
-    let prover =
-        crypt::build(only_target.expose()).map_err(|err| format!("libmongocrypt: {err}"))?;
+) -> Result<(Vec<Pair>, Option<PathBuf>), Fault> {
+    let only_target = e
+        .providers
+        .only_provider_of(e.target_mk)
+        .map_err(Fault::Malformed)?;
+    let maker = crypt::build(only_target.expose())
+        .map_err(|err| Fault::Crypt(format!("libmongocrypt: {err}")))?;
+    let prover = crypt::build(only_target.expose())
+        .map_err(|err| Fault::Crypt(format!("libmongocrypt: {err}")))?;
     let mut pairs = Vec::with_capacity(old.len());
     let mut any_created = false;
     for chunk in old.chunks(e.batch_size.max(1)) {
@@ -203,12 +207,12 @@ pub async fn ensure(
                 async move {
                     let doc = make_key(maker, e.target_mk, &id, e.kms).await?;
                     prove::readable(prover, &doc, e.kms).await.map_err(|err| {
-                        format!(
+                        Fault::Crypt(format!(
                             "the new key {} could not be proven: {err}",
                             uuid_string(&id)
-                        )
+                        ))
                     })?;
-                    Ok::<_, String>((id, doc))
+                    Ok::<_, Fault>((id, doc))
                 }
             })
             .buffer_unordered(e.kms.concurrency.max(1))
@@ -216,11 +220,13 @@ pub async fn ensure(
             .await?;
         let mut made_here: HashMap<[u8; 16], RawDocumentBuf> = HashMap::new();
         if !made.is_empty() && !e.dry_run {
-            let mut w = created.take().ok_or("no created-keys backup")?;
+            let mut w = created
+                .take()
+                .ok_or_else(|| Fault::Malformed("no created-keys backup".into()))?;
             for (_, doc) in &made {
-                w.push(doc).map_err(|e| e.to_string())?;
+                w.push(doc)?;
             }
-            created = Some(w.checkpoint().map_err(|e| e.to_string())?);
+            created = Some(w.checkpoint()?);
             any_created = true;
         }
         for (id, doc) in made {
@@ -236,7 +242,10 @@ pub async fn ensure(
                     // Someone else inserted it first: theirs, if it is under the target.
                     let theirs = find_keys(e.key_vault, &[id]).await?;
                     let doc = theirs.get(&id).cloned().ok_or_else(|| {
-                        format!("replacement {} vanished after a race", uuid_string(&id))
+                        Fault::Malformed(format!(
+                            "replacement {} vanished after a race",
+                            uuid_string(&id)
+                        ))
                     })?;
                     existing.insert(id, doc);
                 }
@@ -246,9 +255,9 @@ pub async fn ensure(
             let (doc, was_created) = match made_here.remove(new_id) {
                 Some(d) => (d, true),
                 None => (
-                    existing
-                        .remove(new_id)
-                        .ok_or_else(|| format!("no replacement for {}", uuid_string(old_id)))?,
+                    existing.remove(new_id).ok_or_else(|| {
+                        Fault::Malformed(format!("no replacement for {}", uuid_string(old_id)))
+                    })?,
                     false,
                 ),
             };
@@ -256,12 +265,12 @@ pub async fn ensure(
                 let under =
                     master_key_of(&doc).is_some_and(|mk| target::is_under(&mk, e.target_mk));
                 if !under {
-                    return Err(format!(
+                    return Err(Fault::Malformed(format!(
                         "the replacement {} of {} in the key vault is not under the target \
                          master key; someone made it otherwise: inspect it before rotating",
                         uuid_string(new_id),
                         uuid_string(old_id)
-                    ));
+                    )));
                 }
             }
             pairs.push(Pair {
@@ -273,9 +282,9 @@ pub async fn ensure(
         }
     }
     let path = match created {
-        Some(w) if any_created => Some(w.finish().map_err(|e| e.to_string())?),
+        Some(w) if any_created => Some(w.finish()?),
         Some(w) => {
-            let p = w.finish().map_err(|e| e.to_string())?;
+            let p = w.finish()?;
             let _ = std::fs::remove_file(&p);
             None
         }
@@ -288,7 +297,7 @@ pub async fn ensure(
 pub async fn find_keys(
     key_vault: &Collection<RawDocumentBuf>,
     ids: &[[u8; 16]],
-) -> Result<HashMap<[u8; 16], RawDocumentBuf>, String> {
+) -> Result<HashMap<[u8; 16], RawDocumentBuf>, Fault> {
     let mut out = HashMap::new();
     if ids.is_empty() {
         return Ok(out);
@@ -297,11 +306,11 @@ pub async fn find_keys(
     let mut cursor = key_vault
         .find(doc! {"_id": {"$in": list}})
         .await
-        .map_err(|e| format!("reading the key vault: {}", crate::deployment::describe(&e)))?;
+        .map_err(|e| Fault::db("reading the key vault", e))?;
     while let Some(k) = cursor
         .try_next()
         .await
-        .map_err(|e| format!("reading the key vault: {}", crate::deployment::describe(&e)))?
+        .map_err(|e| Fault::db("reading the key vault", e))?
     {
         if let Some(id) = key_id::of(&k) {
             out.insert(id, k);
@@ -316,7 +325,7 @@ pub async fn find_keys(
 async fn insert_key(
     key_vault: &Collection<RawDocumentBuf>,
     doc: &RawDocumentBuf,
-) -> Result<bool, String> {
+) -> Result<bool, Fault> {
     let result = crate::deployment::retry_transient("inserting a new key", || async {
         key_vault.insert_one(doc.clone()).await
     })
@@ -327,10 +336,10 @@ async fn insert_key(
             Ok(true)
         }
         Err(err) if is_duplicate(&err) => Ok(false),
-        Err(err) => Err(format!(
+        Err(err) => Err(Fault::Write(format!(
             "inserting a new key: {}; check the replica set's health, then rerun",
             crate::deployment::describe(&err)
-        )),
+        ))),
     }
 }
 

@@ -29,6 +29,7 @@
 
 pub mod alt_names;
 pub mod collection;
+pub mod fault;
 pub mod keys;
 pub mod partition;
 pub mod reencrypt;

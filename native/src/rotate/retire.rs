@@ -17,6 +17,7 @@
 //!    from the backup (without the keyAltNames, which stay on the replacement) and is
 //!    reported: nothing is ever made unreadable.
 
+use super::fault::{Fault, malformed};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
@@ -94,8 +95,8 @@ pub struct Report {
     pub unproven: Vec<(String, String)>,
 }
 
-fn f(e: impl std::fmt::Display) -> String {
-    e.to_string()
+fn f(e: impl std::fmt::Display) -> Fault {
+    Fault::Malformed(e.to_string())
 }
 
 /// Values under each of `old` per collection (a full scan of every deployment),
@@ -104,7 +105,7 @@ async fn count_references(
     deployments: &[DataDeployment],
     old: &HashSet<[u8; 16]>,
     batch_size: usize,
-) -> Result<BTreeMap<String, (u64, HashSet<[u8; 16]>)>, String> {
+) -> Result<BTreeMap<String, (u64, HashSet<[u8; 16]>)>, Fault> {
     let mut out = BTreeMap::new();
     for d in deployments {
         out.extend(count_in(d, old, batch_size).await?);
@@ -116,7 +117,7 @@ async fn count_in(
     deployment: &DataDeployment,
     old: &HashSet<[u8; 16]>,
     batch_size: usize,
-) -> Result<BTreeMap<String, (u64, HashSet<[u8; 16]>)>, String> {
+) -> Result<BTreeMap<String, (u64, HashSet<[u8; 16]>)>, Fault> {
     let client = &deployment.client;
     let mut out = BTreeMap::new();
     for ns in &deployment.namespaces {
@@ -129,14 +130,14 @@ async fn count_in(
             .find(doc! {})
             .batch_size(batch_size.min(u32::MAX as usize) as u32)
             .await
-            .map_err(|e| format!("reading {label}: {}", crate::deployment::describe(&e)))?;
+            .map_err(|e| Fault::db(format!("reading {label}"), e))?;
         let (mut n, mut keys) = (0u64, HashSet::new());
         while let Some(d) = cursor
             .try_next()
             .await
-            .map_err(|e| format!("reading {label}: {}", crate::deployment::describe(&e)))?
+            .map_err(|e| Fault::db(format!("reading {label}"), e))?
         {
-            for v in encrypted_values(&d).map_err(|e| format!("{label}: {e}"))? {
+            for v in encrypted_values(&d).map_err(|e| Fault::Malformed(format!("{label}: {e}")))? {
                 if let Ok(h) = parse_header(&v.bytes)
                     && let Some(id) = h.key_id
                     && old.contains(&id)
@@ -154,7 +155,7 @@ async fn count_in(
 }
 
 /// Runs retire.
-pub async fn run(job: &Job) -> Result<Report, String> {
+pub async fn run(job: &Job) -> Result<Report, Fault> {
     let mut report = Report::default();
     let kv_db = job
         .session
@@ -211,8 +212,10 @@ pub async fn run(job: &Job) -> Result<Report, String> {
     let only_target = job
         .session
         .kms_providers
-        .only_provider_of(&job.session.target)?;
-    let prover = crypt::build(only_target.expose()).map_err(|e| format!("libmongocrypt: {e}"))?;
+        .only_provider_of(&job.session.target)
+        .map_err(Fault::Malformed)?;
+    let prover = crypt::build(only_target.expose())
+        .map_err(|e| Fault::Crypt(format!("libmongocrypt: {e}")))?;
     let unproven: Vec<(String, String)> = stream::iter(olds.iter())
         .map(|(_, new)| {
             let prover = &prover;
@@ -243,7 +246,7 @@ pub async fn run(job: &Job) -> Result<Report, String> {
         run_id: job.session.run_id.clone(),
     };
     let old_docs: Vec<RawDocumentBuf> = olds.iter().map(|(d, _)| d.clone()).collect();
-    let back_up = |report: &mut Report| -> Result<(), String> {
+    let back_up = |report: &mut Report| -> Result<(), Fault> {
         if report.backup.is_none() {
             report.backup = Some(
                 keys::write_backup(
@@ -252,7 +255,7 @@ pub async fn run(job: &Job) -> Result<Report, String> {
                     &header,
                     &old_docs,
                 )
-                .map_err(|e| e.to_string())?,
+                .map_err(malformed)?,
             );
         }
         Ok(())
@@ -304,7 +307,7 @@ pub async fn run(job: &Job) -> Result<Report, String> {
             .map_err(f)?
             .get("keyMaterial")
             .cloned()
-            .ok_or("key document lacks keyMaterial")?;
+            .ok_or_else(|| Fault::Malformed("key document lacks keyMaterial".into()))?;
         // A retried delete that had landed deletes nothing: the key is then not reported
         // as retired (it is gone, and in the backup); the re-scan below still judges it.
         let cas = doc! {"_id": key_id::bson(&old), "keyMaterial": key_material};
@@ -347,14 +350,14 @@ pub async fn run(job: &Job) -> Result<Report, String> {
             Err(e) if keys::is_duplicate(&e) => {}
             Err(e) => {
                 let e = not_durable_or(e, "the put-back");
-                return Err(format!(
+                return Err(Fault::Write(format!(
                     "restoring {} from {}: {e}",
                     uuid_string(&id),
                     report
                         .backup
                         .as_ref()
                         .map_or(String::new(), |p| p.display().to_string())
-                ));
+                )));
             }
         }
         report.retired.retain(|r| r.old != id);
@@ -364,13 +367,13 @@ pub async fn run(job: &Job) -> Result<Report, String> {
 }
 
 /// A write error in words; a write not acknowledged as durable says so and what to do.
-fn not_durable_or(e: mongodb::error::Error, what: &str) -> String {
+fn not_durable_or(e: mongodb::error::Error, what: &str) -> Fault {
     if crate::deployment::is_write_concern_error(&e) {
-        format!(
+        Fault::Write(format!(
             "{what}: {}; check the replica set's health, then rerun `keyshift retire`",
             crate::deployment::describe(&e)
-        )
+        ))
     } else {
-        format!("{what}: {}", crate::deployment::describe(&e))
+        Fault::db(what, e)
     }
 }

@@ -11,6 +11,7 @@
 //! value whose top-level field cannot be named, or inside `_id`, cannot be rewritten
 //! ([`Cas::add`] says so). This file only walks and assembles the BSON.
 
+use super::fault::{Fault, malformed};
 use bson::spec::BinarySubtype;
 use bson::{Binary, Bson, Document, RawBsonRef, RawDocument, doc};
 use keyshift_core::rotate::paths::Targets;
@@ -26,14 +27,14 @@ pub struct Found {
 }
 
 /// Every binary subtype 6 value in `doc`, depth first, in document order.
-pub fn encrypted_values(doc: &RawDocument) -> Result<Vec<Found>, String> {
+pub fn encrypted_values(doc: &RawDocument) -> Result<Vec<Found>, Fault> {
     let mut out = Vec::new();
     let mut path = Vec::new();
     walk_doc(doc, &mut path, &mut out)?;
     Ok(out)
 }
 
-fn visit(value: RawBsonRef<'_>, path: &mut Vec<Seg>, out: &mut Vec<Found>) -> Result<(), String> {
+fn visit(value: RawBsonRef<'_>, path: &mut Vec<Seg>, out: &mut Vec<Found>) -> Result<(), Fault> {
     match value {
         RawBsonRef::Binary(b) if b.subtype == BinarySubtype::Encrypted => out.push(Found {
             path: path.clone(),
@@ -43,7 +44,7 @@ fn visit(value: RawBsonRef<'_>, path: &mut Vec<Seg>, out: &mut Vec<Found>) -> Re
         RawBsonRef::Array(a) => {
             for (i, v) in a.into_iter().enumerate() {
                 path.push(Seg::Index(i));
-                visit(v.map_err(|e| e.to_string())?, path, out)?;
+                visit(v.map_err(malformed)?, path, out)?;
                 path.pop();
             }
         }
@@ -52,9 +53,9 @@ fn visit(value: RawBsonRef<'_>, path: &mut Vec<Seg>, out: &mut Vec<Found>) -> Re
     Ok(())
 }
 
-fn walk_doc(doc: &RawDocument, path: &mut Vec<Seg>, out: &mut Vec<Found>) -> Result<(), String> {
+fn walk_doc(doc: &RawDocument, path: &mut Vec<Seg>, out: &mut Vec<Found>) -> Result<(), Fault> {
     for entry in doc {
-        let (k, v) = entry.map_err(|e| e.to_string())?;
+        let (k, v) = entry.map_err(malformed)?;
         path.push(Seg::Key(k.to_string()));
         visit(v, path, out)?;
         path.pop();
@@ -97,12 +98,12 @@ pub struct Cas {
 
 impl Cas {
     /// Starts an update of `doc` (as read).
-    pub fn new(doc: &RawDocument) -> Result<Self, String> {
-        let owned = Document::try_from(doc).map_err(|e| e.to_string())?;
+    pub fn new(doc: &RawDocument) -> Result<Self, Fault> {
+        let owned = Document::try_from(doc).map_err(malformed)?;
         let id = owned
             .get("_id")
             .cloned()
-            .ok_or_else(|| "a document without _id".to_string())?;
+            .ok_or_else(|| Fault::Malformed("a document without _id".into()))?;
         let root = Bson::Document(owned);
         Ok(Cas {
             new_root: root.clone(),

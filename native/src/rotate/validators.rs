@@ -14,39 +14,39 @@ use futures_util::TryStreamExt;
 use keyshift_core::rotate::schema;
 use mongodb::Client;
 
+use super::fault::Fault;
+
 /// Collections of keyshift's own, in the key vault's database.
 pub const BOOKKEEPING: &[&str] = &["keyshift_partitions", "keyshift_alt_names"];
 
-fn split(ns: &str) -> Result<(&str, &str), String> {
+fn split(ns: &str) -> Result<(&str, &str), Fault> {
     ns.split_once('.')
         .filter(|(d, c)| !d.is_empty() && !c.is_empty())
-        .ok_or_else(|| format!("{ns:?} is not a db.collection namespace"))
+        .ok_or_else(|| Fault::Malformed(format!("{ns:?} is not a db.collection namespace")))
 }
 
 /// Every user collection of the deployment, sorted.
-pub async fn all_namespaces(client: &Client, key_vault_ns: &str) -> Result<Vec<String>, String> {
+pub async fn all_namespaces(client: &Client, key_vault_ns: &str) -> Result<Vec<String>, Fault> {
     let dbs = client
         .list_database_names()
         .await
-        .map_err(|e| format!("listDatabases: {}", crate::deployment::describe(&e)))?;
+        .map_err(|e| Fault::db("listDatabases", e))?;
     let (kv_db, _) = split(key_vault_ns)?;
     let mut out = Vec::new();
     for db in dbs {
         if matches!(db.as_str(), "admin" | "local" | "config") {
             continue;
         }
-        let mut cursor = client.database(&db).list_collections().await.map_err(|e| {
-            format!(
-                "listCollections on {db}: {}",
-                crate::deployment::describe(&e)
-            )
-        })?;
-        while let Some(spec) = cursor.try_next().await.map_err(|e| {
-            format!(
-                "listCollections on {db}: {}",
-                crate::deployment::describe(&e)
-            )
-        })? {
+        let mut cursor = client
+            .database(&db)
+            .list_collections()
+            .await
+            .map_err(|e| Fault::db(format!("listCollections on {db}"), e))?;
+        while let Some(spec) = cursor
+            .try_next()
+            .await
+            .map_err(|e| Fault::db(format!("listCollections on {db}"), e))?
+        {
             if spec.collection_type != mongodb::results::CollectionType::Collection {
                 continue;
             }
@@ -86,19 +86,14 @@ impl Info {
 }
 
 /// A collection's options.
-pub async fn inspect(client: &Client, ns: &str) -> Result<Info, String> {
+pub async fn inspect(client: &Client, ns: &str) -> Result<Info, Fault> {
     let (db, coll) = split(ns)?;
     // The raw reply: every option as the server holds it (encryptedFields included).
     let reply = client
         .database(db)
         .run_command(doc! {"listCollections": 1, "filter": {"name": coll}})
         .await
-        .map_err(|e| {
-            format!(
-                "listCollections on {db}: {}",
-                crate::deployment::describe(&e)
-            )
-        })?;
+        .map_err(|e| Fault::db(format!("listCollections on {db}"), e))?;
     let first = reply
         .get_document("cursor")
         .and_then(|c| c.get_array("firstBatch"))
@@ -137,7 +132,7 @@ pub async fn inspect(client: &Client, ns: &str) -> Result<Info, String> {
 pub async fn queryable_keys(
     client: &Client,
     key_vault_ns: &str,
-) -> Result<std::collections::HashSet<[u8; 16]>, String> {
+) -> Result<std::collections::HashSet<[u8; 16]>, Fault> {
     let mut out = std::collections::HashSet::new();
     for ns in all_namespaces(client, key_vault_ns).await? {
         out.extend(inspect(client, &ns).await?.queryable_keys);
@@ -174,11 +169,15 @@ pub async fn update(
     ns: &str,
     info: &Info,
     schema: &serde_json::Value,
-) -> Result<(), String> {
+) -> Result<(), Fault> {
     let (db, coll) = split(ns)?;
     let new_schema = match Bson::try_from(schema.clone()) {
         Ok(Bson::Document(d)) => d,
-        _ => return Err(format!("{ns}: the rewritten $jsonSchema is not a document")),
+        _ => {
+            return Err(Fault::Malformed(format!(
+                "{ns}: the rewritten $jsonSchema is not a document"
+            )));
+        }
     };
     let mut validator = info.validator.clone().unwrap_or_default();
     validator.insert("$jsonSchema", new_schema);
@@ -195,12 +194,12 @@ pub async fn update(
             .await
     })
     .await
-    .map_err(|e| format!("collMod {ns}: {}", crate::deployment::describe(&e)))?;
+    .map_err(|e| Fault::db(format!("collMod {ns}"), e))?;
     if let Some(wce) = crate::deployment::write_concern_error(&reply) {
-        return Err(format!(
+        return Err(Fault::Write(format!(
             "collMod {ns}: applied but not acknowledged as durable ({wce}); check the \
              replica set's health, then rerun"
-        ));
+        )));
     }
     crate::failpoint::hit("rotate.validator-updated");
     Ok(())
