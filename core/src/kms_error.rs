@@ -60,6 +60,37 @@ pub fn classify(error: &str) -> Option<KmsRefusal> {
     }
 }
 
+/// What a whole HTTP reply from a KMS means for its request, judged before
+/// libmongocrypt reads it (the native shell frames the reply and asks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyVerdict {
+    /// libmongocrypt's to read: a success, or an error it reports (a refusal above,
+    /// or anything else it will describe).
+    Final,
+    /// Throttled (HTTP 429; AWS says `ThrottlingException` with HTTP 400): send it
+    /// again, at a slower pace.
+    Throttled,
+    /// A server error (5xx): send it again.
+    ServerError,
+}
+
+/// The verdict on a complete reply with HTTP `status` and `body`.
+pub fn reply_verdict(status: u16, body: &[u8]) -> ReplyVerdict {
+    const AWS_THROTTLING: &[u8] = b"ThrottlingException";
+    if status == 429
+        || (status == 400
+            && body
+                .windows(AWS_THROTTLING.len())
+                .any(|w| w == AWS_THROTTLING))
+    {
+        ReplyVerdict::Throttled
+    } else if (500..600).contains(&status) {
+        ReplyVerdict::ServerError
+    } else {
+        ReplyVerdict::Final
+    }
+}
+
 impl KmsRefusal {
     /// What to do, for a rewrap or rotate that met this refusal.
     pub fn hint(self) -> &'static str {
@@ -82,6 +113,24 @@ impl KmsRefusal {
                  `keyshift policy` prints and check with `keyshift preflight`"
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod reply_tests {
+    use super::*;
+
+    #[test]
+    fn throttling_and_server_errors_go_again_and_everything_else_is_final() {
+        let aws = br#"{"__type": "ThrottlingException", "message": "Rate exceeded"}"#;
+        assert_eq!(reply_verdict(400, aws), ReplyVerdict::Throttled);
+        assert_eq!(reply_verdict(429, b"{}"), ReplyVerdict::Throttled);
+        assert_eq!(reply_verdict(503, b""), ReplyVerdict::ServerError);
+        assert_eq!(reply_verdict(500, b"{}"), ReplyVerdict::ServerError);
+        let denied = br#"{"__type": "AccessDeniedException"}"#;
+        assert_eq!(reply_verdict(400, denied), ReplyVerdict::Final);
+        assert_eq!(reply_verdict(200, b"{}"), ReplyVerdict::Final);
+        assert_eq!(reply_verdict(404, b""), ReplyVerdict::Final);
     }
 }
 

@@ -23,6 +23,7 @@
 //! - [`select::selection`]: the query selecting the keys to rewrap;
 //! - [`isolate::Isolation`]: which parts of a refused batch rewrap tries next, and
 //!   when a batch's refusals point at the configuration;
+//! - [`aws_key::problems`]: what AWS `DescribeKey` says about the target key, judged;
 //! - [`kms_rate::RateControl`]: how fast each KMS provider is asked (the `kmsRate`
 //!   ceiling, AIMD under throttling);
 //! - [`reencrypt::eligible`]: which keys move by AWS KMS `ReEncrypt` (the DEK never
@@ -32,6 +33,7 @@
 //! - [`rotate`]: the pure part of rotation (replacement key ids, ciphertext headers,
 //!   per-value decisions, `$jsonSchema` key id rewriting, partitions).
 
+pub mod aws_key;
 pub mod config;
 pub mod diagnostic;
 pub mod generate;

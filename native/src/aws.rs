@@ -10,7 +10,6 @@ use std::path::Path;
 
 use aws_config::BehaviorVersion;
 use aws_credential_types::provider::ProvideCredentials;
-use aws_sdk_kms::types::{KeySpec, KeyState, KeyUsageType};
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use bson::{Document, doc};
 use keyshift_core::kms_error::KmsRefusal;
@@ -144,29 +143,14 @@ async fn describe(
     let Some(meta) = out.key_metadata() else {
         return Err("DescribeKey returned no key metadata".into());
     };
-    let mut problems = Vec::new();
-    if !meta.enabled() || meta.key_state() != Some(&KeyState::Enabled) {
-        problems.push(format!(
-            "the key is not enabled (state {:?}): enable it in the AWS console or with `aws kms enable-key`",
-            meta.key_state().map(|s| s.as_str()).unwrap_or("unknown")
-        ));
-    }
-    if meta.key_spec() != Some(&KeySpec::SymmetricDefault) {
-        problems.push(
-            "the key is not SYMMETRIC_DEFAULT: client-side encryption needs a symmetric key".into(),
-        );
-    }
-    if meta.key_usage() != Some(&KeyUsageType::EncryptDecrypt) {
-        problems.push("the key's usage is not ENCRYPT_DECRYPT".into());
-    }
-    if let Some(arn) = meta.arn()
-        && arn.split(':').nth(3).is_some_and(|r| r != region)
-    {
-        problems.push(format!(
-            "the key lives in {} but target.masterKey.region is {region}",
-            arn.split(':').nth(3).unwrap_or("?")
-        ));
-    }
+    let facts = keyshift_core::aws_key::KeyFacts {
+        enabled: meta.enabled(),
+        state: meta.key_state().map(|s| s.as_str()),
+        spec: meta.key_spec().map(|s| s.as_str()),
+        usage: meta.key_usage().map(|s| s.as_str()),
+        arn: meta.arn(),
+    };
+    let problems = keyshift_core::aws_key::problems(&facts, &region);
     Ok(if problems.is_empty() {
         KeyCheck {
             ok: true,

@@ -19,6 +19,7 @@ use zeroize::Zeroizing;
 
 use crate::kms_http;
 use crate::kms_tls::{KmsStream, KmsTls};
+use keyshift_core::kms_error::ReplyVerdict;
 
 /// How keyshift talks to KMS endpoints.
 #[derive(Clone)]
@@ -422,19 +423,15 @@ fn transient_http(reply: &[u8]) -> Option<Transient> {
     if length.is_some_and(|n| body.len() < n) {
         return Some(Transient::Other("the reply was cut short".into()));
     }
-    let throttled =
-        status == 429 || (status == 400 && body.windows(19).any(|w| w == b"ThrottlingException"));
-    if throttled {
-        return Some(Transient::Throttled(format!(
+    match keyshift_core::kms_error::reply_verdict(status, body) {
+        ReplyVerdict::Throttled => Some(Transient::Throttled(format!(
             "the KMS answered HTTP {status} (throttled)"
-        )));
-    }
-    if (500..600).contains(&status) {
-        return Some(Transient::Other(format!(
+        ))),
+        ReplyVerdict::ServerError => Some(Transient::Other(format!(
             "the KMS answered HTTP {status} (transient)"
-        )));
+        ))),
+        ReplyVerdict::Final => None,
     }
-    None
 }
 
 /// A reply worth sending the request again for.
