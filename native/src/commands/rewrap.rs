@@ -138,11 +138,16 @@ pub async fn run(common: &Common, dry_run: bool, yes: bool) -> CmdResult {
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
         bar
     });
+    // Without a terminal (logs, CI): a line per batch, at most every ten seconds.
+    let logged = std::sync::Mutex::new((std::time::Instant::now(), 0u64));
     let progress = |p: Progress| match (p, &bar) {
         (Progress::Scanned(n), Some(bar)) => {
             bar.set_message(format!("{n} keys read and backed up"))
         }
         (Progress::ToMove(n), bar) => {
+            if let Ok(mut l) = logged.lock() {
+                l.1 = n;
+            }
             let what = if dry_run {
                 format!("{n} key(s) to rewrap (dry run: nothing will be written)")
             } else {
@@ -166,6 +171,13 @@ pub async fn run(common: &Common, dry_run: bool, yes: bool) -> CmdResult {
         (Progress::Done(n), Some(bar)) => {
             bar.set_position(n);
             bar.set_message(pace.summary());
+        }
+        (Progress::Done(n), None) if !common.json => {
+            let mut l = logged.lock().unwrap_or_else(|e| e.into_inner());
+            if l.0.elapsed() >= std::time::Duration::from_secs(10) || n == l.1 {
+                l.0 = std::time::Instant::now();
+                eprintln!("keyshift: {n}/{} key(s) done; KMS: {}", l.1, pace.summary());
+            }
         }
         _ => {}
     };
