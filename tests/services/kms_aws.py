@@ -327,8 +327,8 @@ def _control(path: str, raw: bytes) -> tuple[int, dict]:
             limit = doc.get("rate", 0)
             if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
                 return 400, {"error": "rate must be a count per second (an integer >= 0)"}
-            with _lock:
-                _rate.update({"limit": limit, "maxOffered": 0, "maxAccepted": 0})
+            with _lock:  # a fresh measurement: earlier requests count against nothing
+                _rate.update({"limit": limit, "offered": [], "accepted": [], "maxOffered": 0, "maxAccepted": 0})
             return 200, {"ok": True, "rate": _rate_state()}
         if path == "create":
             key = backend.create_key(None, "ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT", "keyshift test key", None, False, "AWS_KMS")
