@@ -22,14 +22,14 @@ import threading
 from pathlib import Path
 
 
-def serve(kind: str, port: int, cert: str, key: str, counts: Path) -> None:
+def serve(kind: str, srv: socket.socket, cert: str, key: str, counts: Path) -> None:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
     counter = counts / f"{kind}.count"
     counter.write_text("0")
     lock = threading.Lock()
     n = 0
-    with socket.create_server(("127.0.0.1", port)) as srv:
+    with srv:
         while True:
             conn, _ = srv.accept()
             with lock:
@@ -55,10 +55,15 @@ def main() -> int:
     args.counts.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     threads = []
+    # Every port is bound here, before any thread starts: a port someone else holds
+    # fails the service at start instead of leaving that listener silently missing.
+    listeners = []
     for spec in args.listen:
         kind, rest = spec.split("=", 1)
         port, cert, key = rest.split(":", 2)
-        t = threading.Thread(target=serve, args=(kind, int(port), cert, key, args.counts), daemon=True)
+        listeners.append((kind, socket.create_server(("127.0.0.1", int(port))), cert, key))
+    for kind, srv, cert, key in listeners:
+        t = threading.Thread(target=serve, args=(kind, srv, cert, key, args.counts), daemon=True)
         t.start()
         threads.append(t)
     for t in threads:
