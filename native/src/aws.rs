@@ -254,23 +254,15 @@ impl ReEncrypter {
             .await
             .map_err(|e| {
                 let code = e.as_service_error().and_then(|s| s.code()).unwrap_or("");
-                let refusal = match code {
-                    "AccessDeniedException" => Some(KmsRefusal::Permission),
-                    "DisabledException" | "KMSInvalidStateException" | "NotFoundException"
-                    | "KeyUnavailableException" => Some(KmsRefusal::KeyState),
-                    "UnrecognizedClientException"
-                    | "InvalidSignatureException"
-                    | "IncompleteSignature"
-                    | "ExpiredTokenException" => Some(KmsRefusal::Credentials),
-                    _ => None,
-                };
-                let message = match (code, refusal) {
-                    ("AccessDeniedException", _) => "ReEncrypt was denied: the target \
+                // The same names libmongocrypt's KMS errors are read by.
+                let refusal = keyshift_core::kms_error::classify(code);
+                let message = match code {
+                    "AccessDeniedException" => "ReEncrypt was denied: the target \
                         credentials need kms:ReEncryptFrom on the source key and \
                         kms:ReEncryptTo on the target key (`keyshift policy` shows them), or set [rewrap] awsReEncrypt = false"
                         .to_string(),
-                    ("", _) => format!("ReEncrypt failed: {}", root_cause(&e)),
-                    (code, _) => format!(
+                    "" => format!("ReEncrypt failed: {}", root_cause(&e)),
+                    code => format!(
                         "ReEncrypt failed: {code}: {}",
                         e.as_service_error()
                             .and_then(|s| s.message())

@@ -178,20 +178,17 @@ impl KmsIo {
         // go again here, before spending one of libmongocrypt's own (three) attempts.
         let mut retrier = crate::retry::Retrier::new(keyshift_core::retry::Backoff::KMS_REQUEST);
         let outcome = loop {
-            self.pace.admit(&provider).await;
-            let outcome =
+            let request = async {
                 match tokio::time::timeout(self.timeout, self.exchange(kms, &endpoint)).await {
                     Ok(result) => result,
                     Err(_) => Err(Failure::Network(format!(
                         "no complete reply within {:?}",
                         self.timeout
                     ))),
-                };
-            match &outcome {
-                Ok(()) => self.pace.answered(&provider, false),
-                Err(Failure::Throttled(_)) => self.pace.answered(&provider, true),
-                Err(_) => {}
-            }
+                }
+            };
+            let throttled = |f: &Failure| matches!(f, Failure::Throttled(_));
+            let outcome = self.pace.paced(&provider, throttled, request).await;
             match outcome {
                 Err(Failure::Retry(cause) | Failure::Throttled(cause))
                     if retrier.again("a KMS request", &cause).await => {}

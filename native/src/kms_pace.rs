@@ -65,6 +65,24 @@ impl KmsPace {
         })
     }
 
+    /// Sends one request at its slot and reports its answer: `throttled` says which
+    /// failures are the KMS answering "throttled"; other failures teach nothing.
+    pub async fn paced<T, E>(
+        &self,
+        provider: &str,
+        throttled: impl Fn(&E) -> bool,
+        request: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        self.admit(provider).await;
+        let out = request.await;
+        match &out {
+            Ok(_) => self.answered(provider, false),
+            Err(e) if throttled(e) => self.answered(provider, true),
+            Err(_) => {}
+        }
+        out
+    }
+
     /// Every provider asked so far, with its current pace (by name).
     pub fn status(&self) -> Vec<(String, RateStatus)> {
         let now = self.epoch.elapsed();

@@ -173,12 +173,17 @@ def _encrypt(self, key_id, plaintext, encryption_context):
     return _orig_encrypt(self, key_id, plaintext, encryption_context)
 
 
+def _owner(ciphertext_blob) -> str | None:
+    """The id of the key a ciphertext blob was made under (None: not a blob of ours)."""
+    try:
+        return kms_utils._deserialize_ciphertext_blob(ciphertext_blob).key_id
+    except Exception:
+        return None
+
+
 def _decrypt(self, ciphertext_blob, encryption_context, key_id=None):
     _count("Decrypt")
-    try:
-        owner = kms_utils._deserialize_ciphertext_blob(ciphertext_blob).key_id
-    except Exception:
-        owner = None
+    owner = _owner(ciphertext_blob)
     if owner in self.keys:
         _fire_armed(self, owner, "Decrypt")
         _deny_check(self, owner, "Decrypt", "the resource associated with this ciphertext")
@@ -191,10 +196,7 @@ def _re_encrypt(self, ciphertext_blob, source_encryption_context, destination_ke
     """ReEncrypt counted as itself (not as a Decrypt and an Encrypt), authorized as AWS
     does: kms:ReEncryptFrom on the source key, kms:ReEncryptTo on the destination."""
     _count("ReEncrypt")
-    try:
-        owner = kms_utils._deserialize_ciphertext_blob(ciphertext_blob).key_id
-    except Exception:
-        owner = None
+    owner = _owner(ciphertext_blob)
     if owner in self.keys:
         _fire_armed(self, owner, "ReEncrypt")
         _deny_check(self, owner, "ReEncryptFrom", "the resource associated with this ciphertext")

@@ -509,13 +509,16 @@ async fn rewrap_isolating(
     let (mut rewrapped, unproven) = reencrypt::re_encrypt(job, batch, &by_kms, kms).await?;
     let reencrypted = rewrapped.len() as u64;
     let rest: Vec<usize> = (0..batch.len()).filter(|i| !by_kms.contains(i)).collect();
-    let part_of = |r: std::ops::Range<usize>| -> Vec<RawDocumentBuf> {
-        rest[r].iter().map(|&i| batch[i].clone()).collect()
+    // Without ReEncrypt (every move but AWS to AWS) the rest is the batch itself: no copy.
+    let rest_docs: std::borrow::Cow<'_, [RawDocumentBuf]> = if by_kms.is_empty() {
+        std::borrow::Cow::Borrowed(batch)
+    } else {
+        rest.iter().map(|&i| batch[i].clone()).collect()
     };
     let mut isolation = Isolation::new(rest.len());
     while let Some(range) = isolation.next_part() {
-        let part = part_of(range.clone());
-        match with_retries("a batch rewrap", || rewrap_batch(job, &part, kms)).await? {
+        let part = &rest_docs[range.clone()];
+        match with_retries("a batch rewrap", || rewrap_batch(job, part, kms)).await? {
             Ok(docs) => rewrapped.extend(docs),
             Err(why) => {
                 if part.len() == 1 {

@@ -68,15 +68,9 @@ pub async fn re_encrypt(
                 "a ReEncrypt",
                 Backoff::KMS_CONTEXT,
                 |e: &ReEncryptError| e.refusal.is_none(),
-                || async {
-                    kms.pace.admit(provider).await;
-                    let out = re.re_encrypt(blob).await;
-                    match &out {
-                        Ok(_) => kms.pace.answered(provider, false),
-                        Err(e) if e.throttled => kms.pace.answered(provider, true),
-                        Err(_) => {}
-                    }
-                    out
+                || {
+                    let throttled = |e: &ReEncryptError| e.throttled;
+                    kms.pace.paced(provider, throttled, re.re_encrypt(blob))
                 },
             )
             .await
@@ -100,7 +94,8 @@ pub async fn re_encrypt(
         .try_collect::<Vec<_>>()
         .await?;
     let mut unproven = HashSet::new();
-    for doc in &moved {
+    // The default proves every key: no sample to draw.
+    for doc in moved.iter().filter(|_| one_in > 1) {
         let draw = crate::crypto_hooks::random(4)
             .map_err(|e| RewrapError::new(format!("random source: {e}")))?;
         let draw = u32::from_le_bytes([draw[0], draw[1], draw[2], draw[3]]);
