@@ -228,6 +228,8 @@ pub mod codes {
     pub const AZ_CLIENT: &str = "KS-AZ-006";
     /// Azure keyVaultEndpoint on a misspelt Key Vault domain (vault.azure.com).
     pub const AZ_ENDPOINT_TYPO: &str = "KS-AZ-007";
+    /// Azure target masterKey without keyVersion: unreadable DEKs once the key rotates.
+    pub const AZ_NO_KEY_VERSION: &str = "KS-AZ-008";
 
     /// GCP projectId is invalid.
     pub const GCP_PROJECT: &str = "KS-GCP-001";
@@ -298,6 +300,33 @@ pub mod codes {
     /// A rotation is planned but retire.allDeploymentsListed is not true.
     pub const RET_UNCONFIRMED: &str = "KS-RET-002";
 
+    /// `keyshift inspect`: an entry of the key vault that is not a document.
+    pub const INV_NOT_A_DOCUMENT: &str = "KS-INV-001";
+    /// `keyshift inspect`: a key without masterKey or masterKey.provider.
+    pub const INV_NO_MASTER_KEY: &str = "KS-INV-002";
+    /// `keyshift inspect`: a key under a provider type libmongocrypt does not know.
+    pub const INV_UNKNOWN_PROVIDER: &str = "KS-INV-003";
+    /// `keyshift inspect`: a key under a provider kmsProviders does not configure.
+    pub const INV_UNCONFIGURED_PROVIDER: &str = "KS-INV-004";
+    /// `keyshift inspect`: a key without binary keyMaterial.
+    pub const INV_NO_KEY_MATERIAL: &str = "KS-INV-005";
+    /// `keyshift inspect`: keyMaterial of a size its provider cannot produce.
+    pub const INV_KEY_MATERIAL_SIZE: &str = "KS-INV-006";
+    /// `keyshift inspect`: one keyAltName on several keys.
+    pub const INV_DUPLICATE_ALT_NAME: &str = "KS-INV-007";
+    /// `keyshift inspect`: a top-level field libmongocrypt does not know.
+    pub const INV_UNKNOWN_FIELD: &str = "KS-INV-008";
+    /// `keyshift inspect`: a field libmongocrypt requires is missing or malformed.
+    pub const INV_MALFORMED_FIELD: &str = "KS-INV-009";
+    /// `keyshift inspect`: keys under an Azure master key without keyVersion.
+    pub const INV_AZURE_UNPINNED: &str = "KS-INV-010";
+    /// `keyshift inspect`: keys still under a local master key after keys moved to a KMS.
+    pub const INV_LOCAL_LEFT_BEHIND: &str = "KS-INV-011";
+    /// `keyshift inspect --kms`: keys under an AWS KMS key that is disabled.
+    pub const INV_KMS_KEY_DISABLED: &str = "KS-INV-012";
+    /// `keyshift inspect --kms`: keys under an AWS KMS key scheduled for deletion.
+    pub const INV_KMS_KEY_PENDING_DELETION: &str = "KS-INV-013";
+
     /// Every code with its summary, in order. Append only; never renumber.
     pub const ALL: &[(&str, &str)] = &[
         (SYNTAX, "the input is not valid TOML or JSON"),
@@ -358,6 +387,10 @@ pub mod codes {
             AZ_ENDPOINT_TYPO,
             "keyVaultEndpoint on a misspelt Key Vault domain",
         ),
+        (
+            AZ_NO_KEY_VERSION,
+            "Azure target without keyVersion (breaks when the key rotates)",
+        ),
         (GCP_PROJECT, "invalid GCP projectId"),
         (GCP_LOCATION, "invalid GCP location"),
         (GCP_KEY_RING, "invalid GCP keyRing"),
@@ -392,6 +425,52 @@ pub mod codes {
         (ROT_EMPTY, "rotate.collections is empty"),
         (RET_NAME, "retire.deployments name invalid or reserved"),
         (RET_UNCONFIRMED, "retire.allDeploymentsListed not confirmed"),
+        (
+            INV_NOT_A_DOCUMENT,
+            "inspect: key vault entry not a document",
+        ),
+        (INV_NO_MASTER_KEY, "inspect: key without masterKey.provider"),
+        (
+            INV_UNKNOWN_PROVIDER,
+            "inspect: key under an unknown provider type",
+        ),
+        (
+            INV_UNCONFIGURED_PROVIDER,
+            "inspect: key under a provider not in kmsProviders",
+        ),
+        (
+            INV_NO_KEY_MATERIAL,
+            "inspect: key without binary keyMaterial",
+        ),
+        (
+            INV_KEY_MATERIAL_SIZE,
+            "inspect: keyMaterial of an impossible size",
+        ),
+        (
+            INV_DUPLICATE_ALT_NAME,
+            "inspect: keyAltName shared by several keys",
+        ),
+        (
+            INV_UNKNOWN_FIELD,
+            "inspect: field libmongocrypt does not know",
+        ),
+        (INV_MALFORMED_FIELD, "inspect: field libmongocrypt refuses"),
+        (
+            INV_AZURE_UNPINNED,
+            "inspect: keys under Azure without keyVersion",
+        ),
+        (
+            INV_LOCAL_LEFT_BEHIND,
+            "inspect: keys left under a local master key",
+        ),
+        (
+            INV_KMS_KEY_DISABLED,
+            "inspect --kms: AWS master key disabled",
+        ),
+        (
+            INV_KMS_KEY_PENDING_DELETION,
+            "inspect --kms: AWS master key pending deletion",
+        ),
     ];
 }
 

@@ -32,6 +32,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::config::{Config, ProviderKind, Target};
+use crate::diagnostic::codes;
 
 /// The size of a DEK before wrapping.
 pub const DEK_LEN: usize = 96;
@@ -114,16 +115,98 @@ pub enum AnomalyKind {
     MalformedField,
 }
 
+impl AnomalyKind {
+    /// The stable code (`KS-INV-NNN`, listed in docs/config.md).
+    pub fn code(self) -> &'static str {
+        match self {
+            AnomalyKind::NotADocument => codes::INV_NOT_A_DOCUMENT,
+            AnomalyKind::NoMasterKey => codes::INV_NO_MASTER_KEY,
+            AnomalyKind::UnknownProvider => codes::INV_UNKNOWN_PROVIDER,
+            AnomalyKind::UnconfiguredProvider => codes::INV_UNCONFIGURED_PROVIDER,
+            AnomalyKind::NoKeyMaterial => codes::INV_NO_KEY_MATERIAL,
+            AnomalyKind::KeyMaterialSize => codes::INV_KEY_MATERIAL_SIZE,
+            AnomalyKind::DuplicateAltName => codes::INV_DUPLICATE_ALT_NAME,
+            AnomalyKind::UnknownField => codes::INV_UNKNOWN_FIELD,
+            AnomalyKind::MalformedField => codes::INV_MALFORMED_FIELD,
+        }
+    }
+
+    /// What to do about an anomaly of this kind.
+    pub fn hint(self) -> &'static str {
+        match self {
+            AnomalyKind::NotADocument => {
+                "Remove it from the key vault collection: no driver can use it."
+            }
+            AnomalyKind::NoMasterKey | AnomalyKind::NoKeyMaterial => {
+                "Restore the key document from a backup (keyshift rollback, or your database backup); no master key can unwrap it as it is."
+            }
+            AnomalyKind::UnknownProvider => {
+                "Find out which tool wrote this key; until then leave it out of the move with [rewrap] filter."
+            }
+            AnomalyKind::UnconfiguredProvider => {
+                "Add that provider to [kmsProviders] with its credentials (the applications need it too until these keys move), or leave the keys out of the move with [rewrap] filter."
+            }
+            AnomalyKind::KeyMaterialSize => {
+                "Restore keyMaterial from a backup: libmongocrypt cannot unwrap what this master key cannot have produced."
+            }
+            AnomalyKind::DuplicateAltName => {
+                "Give each key its own keyAltNames ($pull the name from all but one key): encryption by that name is ambiguous."
+            }
+            AnomalyKind::UnknownField => {
+                "$unset the field: libmongocrypt refuses the whole document, so rewrap reports the key instead of moving it."
+            }
+            AnomalyKind::MalformedField => {
+                "Fix the field as the message says, or restore the document from a backup; rewrap reports the key instead of moving it."
+            }
+        }
+    }
+}
+
 /// One anomaly found in the key vault.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Anomaly {
     /// What kind.
     pub kind: AnomalyKind,
+    /// The stable code of the kind ([`AnomalyKind::code`]).
+    pub code: &'static str,
     /// The key's `_id` (UUID text for subtype 4), or its position when it has none.
     pub key_id: String,
     /// What was found, for people.
     pub message: String,
+    /// What to do ([`AnomalyKind::hint`]).
+    pub hint: &'static str,
+}
+
+impl Anomaly {
+    /// An anomaly of `kind` in the key `key_id`, with the kind's code and hint.
+    pub fn new(kind: AnomalyKind, key_id: String, message: String) -> Self {
+        Anomaly {
+            kind,
+            code: kind.code(),
+            key_id,
+            message,
+            hint: kind.hint(),
+        }
+    }
+}
+
+/// A finding about every key under one master key: a setup that works today and fails
+/// later (a key version that will rotate away, a local key that will be destroyed, a KMS
+/// key that is disabled or scheduled for deletion).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lint {
+    /// Stable code (`KS-INV-NNN`, listed in docs/config.md).
+    pub code: &'static str,
+    /// The master key concerned, provider included.
+    pub master_key: Value,
+    /// How many keys are under it.
+    pub keys: usize,
+    /// What is wrong, for people.
+    pub message: String,
+    /// What to do.
+    pub hint: String,
 }
 
 /// How many keys share one exact masterKey.
@@ -156,6 +239,8 @@ pub struct Inventory {
     pub under_target: Option<usize>,
     /// Everything unusual, in document order.
     pub anomalies: Vec<Anomaly>,
+    /// Findings per master key ([`Lint`]), in the order of `by_master_key`.
+    pub lints: Vec<Lint>,
 }
 
 impl Inventory {
@@ -374,13 +459,8 @@ pub fn analyze(docs: &[Value], config: Option<&Config>) -> Inventory {
     let mut alt_owners: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (i, doc) in docs.iter().enumerate() {
         let id = key_id_text(doc).unwrap_or_else(|| format!("#{i}"));
-        let mut flag = |kind, message: String| {
-            inv.anomalies.push(Anomaly {
-                kind,
-                key_id: id.clone(),
-                message,
-            })
-        };
+        let mut flag =
+            |kind, message: String| inv.anomalies.push(Anomaly::new(kind, id.clone(), message));
         let Some(fields) = doc.as_object() else {
             flag(AnomalyKind::NotADocument, "not a key document".into());
             continue;
@@ -463,14 +543,14 @@ pub fn analyze(docs: &[Value], config: Option<&Config>) -> Inventory {
     for (name, owners) in alt_owners {
         if owners.len() > 1 {
             for owner in &owners {
-                inv.anomalies.push(Anomaly {
-                    kind: AnomalyKind::DuplicateAltName,
-                    key_id: owner.clone(),
-                    message: format!(
+                inv.anomalies.push(Anomaly::new(
+                    AnomalyKind::DuplicateAltName,
+                    owner.clone(),
+                    format!(
                         "keyAltName `{name}` is shared by {} keys; lookups by that name are ambiguous",
                         owners.len()
                     ),
-                });
+                ));
             }
         }
     }
@@ -485,7 +565,206 @@ pub fn analyze(docs: &[Value], config: Option<&Config>) -> Inventory {
             .then_with(|| a.master_key.to_string().cmp(&b.master_key.to_string()))
     });
     inv.by_master_key = counts;
+    inv.lints = lints(&inv, config);
     inv
+}
+
+/// The provider type of a masterKey document (`None` for an unknown or missing one).
+fn kind_of(master_key: &Value) -> Option<ProviderKind> {
+    master_key
+        .get("provider")
+        .and_then(Value::as_str)
+        .and_then(ProviderKind::of_name)
+}
+
+/// The provider name of a masterKey document, for messages.
+fn provider_of(master_key: &Value) -> &str {
+    master_key
+        .get("provider")
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+}
+
+/// Whether an Azure masterKey names the key version that wrapped its DEKs.
+fn azure_pinned(master_key: &Value) -> bool {
+    master_key
+        .get("keyVersion")
+        .and_then(Value::as_str)
+        .is_some_and(|v| !v.trim().is_empty())
+}
+
+/// Per master key: Azure keys without a version (KS-INV-010) and, once keys have moved
+/// off local master keys, the keys left behind (KS-INV-011).
+fn lints(inv: &Inventory, config: Option<&Config>) -> Vec<Lint> {
+    let target = config.and_then(|c| c.target.as_ref());
+    let under_target = |mk: &Value| {
+        config
+            .zip(target)
+            .is_some_and(|(c, t)| is_under_target(mk, t) && !c.rewrap_or_default().replaces(mk))
+    };
+    // A move has happened when some key is under the target or under a KMS.
+    let moved = inv.by_master_key.iter().any(|m| {
+        under_target(&m.master_key) || kind_of(&m.master_key).is_some_and(ProviderKind::is_remote)
+    });
+    let mut out = Vec::new();
+    for m in &inv.by_master_key {
+        let mk = &m.master_key;
+        match kind_of(mk) {
+            Some(ProviderKind::Azure) if !azure_pinned(mk) => out.push(Lint {
+                code: codes::INV_AZURE_UNPINNED,
+                master_key: mk.clone(),
+                keys: m.count,
+                message: format!(
+                    "{} key(s) under Azure key `{}` without keyVersion: Azure Key Vault does not record which key version wrapped a DEK, so every unwrap uses the key's current version. Once the key rotates, these DEKs become unreadable.",
+                    m.count,
+                    mk.get("keyName").and_then(Value::as_str).unwrap_or("?"),
+                ),
+                hint: format!(
+                    "Pin the version before the key rotates: with this key as the target, set target.masterKey.keyVersion to its current version (the last path segment of what `{}` prints) and run keyshift rewrap: it rewraps these keys under that exact version. Until then, do not rotate the key.",
+                    crate::validate::azure::current_version_command(
+                        mk.get("keyVaultEndpoint").and_then(Value::as_str),
+                        mk.get("keyName").and_then(Value::as_str),
+                    )
+                ),
+            }),
+            Some(ProviderKind::Local) if target.is_some() && moved && !under_target(mk) => {
+                let rerun = if config.is_some_and(Config::source_exposed) {
+                    "Rerun `keyshift rotate` and `keyshift retire`"
+                } else {
+                    "Rerun `keyshift rewrap` (check that [rewrap] filter selects these keys), then `keyshift verify`"
+                };
+                out.push(Lint {
+                    code: codes::INV_LOCAL_LEFT_BEHIND,
+                    master_key: mk.clone(),
+                    keys: m.count,
+                    message: format!(
+                        "{} key(s) are still under the local master key `{}` although keys have moved off it: once that key is destroyed (the plan's last step), these DEKs and the data they encrypt are lost.",
+                        m.count,
+                        provider_of(mk),
+                    ),
+                    hint: format!(
+                        "{rerun}; keep the local key until inspect no longer reports this."
+                    ),
+                });
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// What `keyshift inspect --kms` learnt about one master key from its KMS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KmsCheck {
+    /// The master key, provider included.
+    pub master_key: Value,
+    /// How many keys are under it.
+    pub keys: usize,
+    /// What the KMS says.
+    pub status: KmsStatus,
+    /// One line for people (no secret).
+    pub detail: String,
+}
+
+/// The state of a master key in its KMS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum KmsStatus {
+    /// Enabled: the keys under it can be unwrapped.
+    Enabled,
+    /// Disabled (or another state that refuses Decrypt): KS-INV-012.
+    Disabled,
+    /// Scheduled for deletion: KS-INV-013.
+    PendingDeletion,
+    /// Not asked: a provider keyshift does not query, or the question failed.
+    NotChecked,
+}
+
+/// Judges what AWS KMS `DescribeKey` said about the master key of `keys` keys: the
+/// check, and the lint when the key refuses Decrypt now or will once deleted.
+pub fn judge_aws_key(
+    master_key: &Value,
+    keys: usize,
+    facts: &crate::aws_key::KeyFacts<'_>,
+) -> (KmsCheck, Option<Lint>) {
+    let key = master_key.get("key").and_then(Value::as_str).unwrap_or("?");
+    let state = facts.state.unwrap_or("unknown");
+    let region = master_key
+        .get("region")
+        .and_then(Value::as_str)
+        .unwrap_or("REGION");
+    let (status, lint) = match state {
+        "Enabled" if facts.enabled => (KmsStatus::Enabled, None),
+        "PendingDeletion" | "PendingReplicaDeletion" => (
+            KmsStatus::PendingDeletion,
+            Some(Lint {
+                code: codes::INV_KMS_KEY_PENDING_DELETION,
+                master_key: master_key.clone(),
+                keys,
+                message: format!(
+                    "AWS KMS key {key} is scheduled for deletion ({state}): it refuses Decrypt now, and once deleted the {keys} DEK(s) under it and the data they encrypt are lost for good."
+                ),
+                hint: format!(
+                    "Cancel the deletion now (`aws kms cancel-key-deletion --region {region} --key-id {key}`, then `aws kms enable-key`), and move the keys to a key you keep with keyshift rewrap."
+                ),
+            }),
+        ),
+        _ => (
+            KmsStatus::Disabled,
+            Some(Lint {
+                code: codes::INV_KMS_KEY_DISABLED,
+                master_key: master_key.clone(),
+                keys,
+                message: format!(
+                    "AWS KMS key {key} is not enabled ({state}): it refuses Decrypt, so the {keys} DEK(s) under it cannot be unwrapped by keyshift or the applications."
+                ),
+                hint: format!(
+                    "Enable it (`aws kms enable-key --region {region} --key-id {key}`) if anything still needs these keys, then move them to the target with keyshift rewrap; if it was disabled on purpose, the keys under it are retired."
+                ),
+            }),
+        ),
+    };
+    let detail = match status {
+        KmsStatus::Enabled => "DescribeKey: Enabled".to_string(),
+        _ => format!("DescribeKey: {state}"),
+    };
+    (
+        KmsCheck {
+            master_key: master_key.clone(),
+            keys,
+            status,
+            detail,
+        },
+        lint,
+    )
+}
+
+/// A master key `inspect --kms` did not ask its KMS about, and why.
+pub fn not_checked(master_key: &Value, keys: usize, why: impl Into<String>) -> KmsCheck {
+    KmsCheck {
+        master_key: master_key.clone(),
+        keys,
+        status: KmsStatus::NotChecked,
+        detail: why.into(),
+    }
+}
+
+/// Why `inspect --kms` does not ask a provider type about its keys (None: it does, or
+/// there is no KMS to ask).
+pub fn unchecked_reason(kind: ProviderKind) -> Option<&'static str> {
+    match kind {
+        ProviderKind::Aws | ProviderKind::Local => None,
+        ProviderKind::Azure => Some(
+            "not checked: keyshift does not read Azure key attributes yet (run `az keyvault key show` and look at attributes.enabled)",
+        ),
+        ProviderKind::Gcp => Some(
+            "not checked: keyshift does not read GCP key version states yet (run `gcloud kms keys versions list` and look at state)",
+        ),
+        ProviderKind::Kmip => Some(
+            "not checked: KMIP servers report object state in their own ways (ask the server for the object's State attribute)",
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -13,11 +13,12 @@
 
 use serde::Serialize;
 
-use crate::config::{Config, Provider, ProviderKind, SecretRef};
+use crate::config::{Config, MasterKey, Provider, ProviderKind, SecretRef};
+use crate::diagnostic::codes;
 use crate::generate::Lang;
 use crate::inventory::{AnomalyKind, Inventory};
 use crate::policy::policy_for;
-use crate::validate::check_value;
+use crate::validate::{azure, check_value};
 
 /// Days to keep the local key and backups after the final stage is deployed, so that a
 /// late problem can still be rolled back.
@@ -213,6 +214,22 @@ fn risks(config: &Config, inventory: Option<&Inventory>, mode: Mode) -> Vec<Risk
             ),
         );
     }
+    let unpinned: usize = inv
+        .lints
+        .iter()
+        .filter(|l| l.code == codes::INV_AZURE_UNPINNED)
+        .map(|l| l.keys)
+        .sum();
+    if unpinned > 0 {
+        add(
+            "azure-unpinned-keys",
+            Level::Warning,
+            format!(
+                "{unpinned} key(s) are under an Azure master key without keyVersion: they become unreadable once that key rotates. `keyshift inspect` names the keys and how to pin the version ({}).",
+                codes::INV_AZURE_UNPINNED
+            ),
+        );
+    }
     if inv.has(AnomalyKind::DuplicateAltName) {
         add(
             "duplicate-alt-names",
@@ -305,6 +322,23 @@ pub fn plan_for(config: &Config, inventory: Option<&Inventory>, lang: Option<Lan
                     .collect(),
             ));
         }
+    }
+    if let Some(t) = &config.target
+        && let MasterKey::Azure(mk) = &t.master_key
+        && mk.key_version.is_none()
+    {
+        steps.push(step(
+            "pin-key-version",
+            "Pin the target key's version",
+            &format!(
+                "{} Set target.masterKey.keyVersion to the version this prints (the last path segment of the key id) before the first rewrap, so every DEK is wrapped under, and names, that exact version (KS-AZ-008).",
+                azure::UNPINNED_MESSAGE
+            ),
+            vec![azure::current_version_command(
+                mk.key_vault_endpoint.as_deref(),
+                mk.key_name.as_deref(),
+            )],
+        ));
     }
     steps.push(step(
         "check",

@@ -942,6 +942,30 @@ fn cases() -> Vec<Case> {
             )],
         },
         Case {
+            code: codes::AZ_NO_KEY_VERSION,
+            bad: vec![
+                (
+                    p("azure", vec![("/target/masterKey/keyVersion", Value::Null)]),
+                    "/target/masterKey/keyVersion",
+                ),
+                (
+                    p(
+                        "azure",
+                        vec![
+                            ("/target/masterKey/keyVersion", Value::Null),
+                            (AZEP, json!("myhsm.managedhsm.azure.net")),
+                        ],
+                    ),
+                    "/target/masterKey/keyVersion",
+                ),
+            ],
+            // A pinned version; an empty one is KS-CFG-005's, not this warning's.
+            good: vec![
+                p("azure", vec![]),
+                p("azure", vec![("/target/masterKey/keyVersion", json!(""))]),
+            ],
+        },
+        Case {
             code: codes::AZ_TENANT,
             bad: vec![(
                 p(
@@ -1707,6 +1731,7 @@ per_code!(
     RET_UNCONFIRMED,
     RW_KMIP_REPLACE,
     AZ_ENDPOINT_TYPO,
+    AZ_NO_KEY_VERSION,
     GCP_LOCATION_AWS,
     KMIP_SCHEME,
 );
@@ -1717,7 +1742,12 @@ fn every_code_has_a_table_row() {
     // KS-LOC-001 is raised on bytes, not config: see local_key_bytes below.
     // KS-LOC-003 and KS-CFG-006 are raised by the native shell, which reads the files
     // (native/tests/cli_e2e.rs, native/tests/bad_input.rs).
+    // KS-INV-* are raised by `keyshift inspect` on key documents, not on the config
+    // (core/tests/lints.rs).
     for (code, _) in codes::ALL {
+        if code.starts_with("KS-INV-") {
+            continue;
+        }
         if *code == codes::LOC_KEY_SIZE
             || *code == codes::LOC_KEY_UNREADABLE
             || *code == codes::FILE_UNREADABLE

@@ -29,11 +29,15 @@ pub fn policy(config: &Config) -> Option<Policy> {
                 Some(Provider::Azure(p)) => p.client_id.clone(),
                 _ => None,
             };
-            Some(azure(
+            let mut p = azure(
                 or(&mk.key_vault_endpoint, "VAULT.vault.azure.net"),
                 or(&mk.key_name, "KEY_NAME"),
                 client.as_deref().unwrap_or("PRINCIPAL_ID"),
-            ))
+            );
+            if mk.key_version.is_none() {
+                pin_azure_version(&mut p, mk);
+            }
+            Some(p)
         }
         MasterKey::Gcp(mk) => {
             let email = match config.kms_providers.get(&target.provider) {
@@ -196,6 +200,15 @@ fn azure(endpoint: &str, key: &str, principal: &str) -> Policy {
         ],
         sources: Vec::new(),
     }
+}
+
+/// An Azure target without keyVersion (KS-AZ-008): a note on why and how to pin it.
+fn pin_azure_version(p: &mut Policy, mk: &crate::config::AzureMasterKey) {
+    p.notes.push(format!(
+        "target.masterKey.{} {}",
+        crate::validate::azure::UNPINNED_MESSAGE,
+        crate::validate::azure::pin_hint(mk)
+    ));
 }
 
 fn gcp(project: &str, location: &str, ring: &str, key: &str, email: &str) -> Policy {

@@ -188,4 +188,47 @@ pub fn check_master_key(out: &mut Vec<Diagnostic>, path: &str, mk: &AzureMasterK
                 "Copy the version id from the key's versions list, or remove keyVersion to use the current version.",
             ));
     }
+    if mk.key_version.is_none() {
+        out.push(Diagnostic::warning(
+            codes::AZ_NO_KEY_VERSION,
+            child(path, "keyVersion"),
+            UNPINNED_MESSAGE,
+            pin_hint(mk),
+        ));
+    }
+}
+
+/// Why an Azure masterKey without `keyVersion` works today and fails later (KS-AZ-008).
+/// libmongocrypt stores the masterKey as given, and an unwrap without a version asks
+/// Key Vault for the key's current version.
+pub const UNPINNED_MESSAGE: &str = "keyVersion is not set: Azure Key Vault does not record which key version wrapped a DEK, and without a version every unwrap uses the key's current version. Once the key rotates (a rotation policy, or `az keyvault key rotate`), unwrapping fails and every DEK under this master key becomes unreadable.";
+
+/// The command that prints the id of the key's current version (its last path segment
+/// is the version): `az keyvault key show` for a vault, with `--hsm-name` for a
+/// Managed HSM.
+pub fn current_version_command(endpoint: Option<&str>, key_name: Option<&str>) -> String {
+    let endpoint = endpoint
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or("VAULT.vault.azure.net");
+    let host = parse_endpoint(endpoint)
+        .map(|e| e.host.to_ascii_lowercase())
+        .unwrap_or_else(|_| endpoint.to_ascii_lowercase());
+    let name = host.split('.').next().unwrap_or("VAULT");
+    let flag = if host.contains(".managedhsm.") {
+        "--hsm-name"
+    } else {
+        "--vault-name"
+    };
+    let key = key_name
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or("KEY_NAME");
+    format!("az keyvault key show {flag} {name} --name {key} --query key.kid -o tsv")
+}
+
+/// What to do about an unpinned Azure target: pin the current version.
+pub fn pin_hint(mk: &AzureMasterKey) -> String {
+    format!(
+        "Pin the version: set target.masterKey.keyVersion to the key's current version, the last path segment of what `{}` prints; rewrap then wraps under that exact version, and unwrapping keeps working after the key rotates.",
+        current_version_command(mk.key_vault_endpoint.as_deref(), mk.key_name.as_deref())
+    )
 }
