@@ -107,13 +107,66 @@ async fn describe(
     credentials: &Document,
     ca_file: Option<&Path>,
 ) -> Result<KeyCheck, String> {
+    let meta = describe_metadata(master_key, credentials, ca_file).await?;
+    let region = master_key.get_str("region").unwrap_or_default();
+    let problems = keyshift_core::aws_key::problems(&meta.facts(), region);
+    Ok(if problems.is_empty() {
+        KeyCheck {
+            ok: true,
+            detail: "DescribeKey: enabled, SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT, region agrees"
+                .into(),
+        }
+    } else {
+        KeyCheck {
+            ok: false,
+            detail: problems.join("; "),
+        }
+    })
+}
+
+/// `DescribeKey`'s `KeyMetadata`, owned: what [`keyshift_core::aws_key::KeyFacts`]
+/// borrows for core to judge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyMetadata {
+    /// `Enabled`.
+    pub enabled: bool,
+    /// `KeyState`.
+    pub state: Option<String>,
+    /// `KeySpec`.
+    pub spec: Option<String>,
+    /// `KeyUsage`.
+    pub usage: Option<String>,
+    /// `Arn`.
+    pub arn: Option<String>,
+}
+
+impl KeyMetadata {
+    /// The facts core judges.
+    pub fn facts(&self) -> keyshift_core::aws_key::KeyFacts<'_> {
+        keyshift_core::aws_key::KeyFacts {
+            enabled: self.enabled,
+            state: self.state.as_deref(),
+            spec: self.spec.as_deref(),
+            usage: self.usage.as_deref(),
+            arn: self.arn.as_deref(),
+        }
+    }
+}
+
+/// `DescribeKey` on the key of `master_key` (its `key`, `region`, `endpoint`) with
+/// `credentials` (libmongocrypt's aws document); Err says why not, in words.
+pub async fn describe_metadata(
+    master_key: &Document,
+    credentials: &Document,
+    ca_file: Option<&Path>,
+) -> Result<KeyMetadata, String> {
     let region = master_key
         .get_str("region")
-        .map_err(|_| "target.masterKey has no region")?
+        .map_err(|_| "the masterKey has no region")?
         .to_string();
     let key = master_key
         .get_str("key")
-        .map_err(|_| "target.masterKey has no key")?
+        .map_err(|_| "the masterKey has no key")?
         .to_string();
     let field = |k: &str| credentials.get_str(k).ok().map(str::to_string);
     if field("accessKeyId").is_none() || field("secretAccessKey").is_none() {
@@ -135,7 +188,7 @@ async fn describe(
                         .to_string()
                 }
                 Some("NotFoundException") => format!(
-                    "DescribeKey: no such key in {region}: check target.masterKey.key and region"
+                    "DescribeKey: no such key in {region}: check the masterKey's key and region"
                 ),
                 _ => format!("DescribeKey failed: {}", root_cause(&e)),
             }
@@ -143,25 +196,12 @@ async fn describe(
     let Some(meta) = out.key_metadata() else {
         return Err("DescribeKey returned no key metadata".into());
     };
-    let facts = keyshift_core::aws_key::KeyFacts {
+    Ok(KeyMetadata {
         enabled: meta.enabled(),
-        state: meta.key_state().map(|s| s.as_str()),
-        spec: meta.key_spec().map(|s| s.as_str()),
-        usage: meta.key_usage().map(|s| s.as_str()),
-        arn: meta.arn(),
-    };
-    let problems = keyshift_core::aws_key::problems(&facts, &region);
-    Ok(if problems.is_empty() {
-        KeyCheck {
-            ok: true,
-            detail: "DescribeKey: enabled, SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT, region agrees"
-                .into(),
-        }
-    } else {
-        KeyCheck {
-            ok: false,
-            detail: problems.join("; "),
-        }
+        state: meta.key_state().map(|s| s.as_str().to_string()),
+        spec: meta.key_spec().map(|s| s.as_str().to_string()),
+        usage: meta.key_usage().map(|s| s.as_str().to_string()),
+        arn: meta.arn().map(str::to_string),
     })
 }
 

@@ -23,7 +23,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             commands::offline::policy(common, document.as_deref()).await
         }
         Command::Plan { common, lang } => commands::offline::plan(common, *lang).await,
-        Command::Inspect(c) => commands::inspect::run(c).await,
+        Command::Inspect { common, kms } => commands::inspect::run(common, *kms).await,
         Command::Preflight(c) => commands::preflight::run(c).await,
         Command::Rewrap {
             common,
