@@ -300,6 +300,11 @@ pub mod codes {
     /// A rotation is planned but retire.allDeploymentsListed is not true.
     pub const RET_UNCONFIRMED: &str = "KS-RET-002";
 
+    /// audit.collection is not a valid `db.coll` namespace, or is in admin/local/config.
+    pub const AUD_NAMESPACE: &str = "KS-AUD-001";
+    /// audit.collection is the key vault collection.
+    pub const AUD_KEY_VAULT: &str = "KS-AUD-002";
+
     /// `keyshift inspect`: an entry of the key vault that is not a document.
     pub const INV_NOT_A_DOCUMENT: &str = "KS-INV-001";
     /// `keyshift inspect`: a key without masterKey or masterKey.provider.
@@ -425,6 +430,8 @@ pub mod codes {
         (ROT_EMPTY, "rotate.collections is empty"),
         (RET_NAME, "retire.deployments name invalid or reserved"),
         (RET_UNCONFIRMED, "retire.allDeploymentsListed not confirmed"),
+        (AUD_NAMESPACE, "audit.collection not a usable db.coll"),
+        (AUD_KEY_VAULT, "audit.collection names the key vault"),
         (
             INV_NOT_A_DOCUMENT,
             "inspect: key vault entry not a document",

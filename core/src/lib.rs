@@ -33,6 +33,7 @@
 //! - [`rotate`]: the pure part of rotation (replacement key ids, ciphertext headers,
 //!   per-value decisions, `$jsonSchema` key id rewriting, partitions).
 
+pub mod audit;
 pub mod aws_key;
 pub mod config;
 pub mod diagnostic;

@@ -1603,6 +1603,37 @@ fn cases() -> Vec<Case> {
                 ),
             ],
         },
+        Case {
+            code: codes::AUD_NAMESPACE,
+            bad: vec![
+                (
+                    p("aws", vec![("/audit/collection", json!("audit"))]),
+                    "/audit/collection",
+                ),
+                (
+                    p("aws", vec![("/audit/collection", json!("local.audit"))]),
+                    "/audit/collection",
+                ),
+            ],
+            good: vec![p(
+                "aws",
+                vec![("/audit/collection", json!("keyshift.audit"))],
+            )],
+        },
+        Case {
+            code: codes::AUD_KEY_VAULT,
+            bad: vec![(
+                p(
+                    "aws",
+                    vec![("/audit/collection", json!("encryption.__keyVault"))],
+                ),
+                "/audit/collection",
+            )],
+            good: vec![p(
+                "aws",
+                vec![("/audit/file", json!("/var/log/keyshift/audit.jsonl"))],
+            )],
+        },
     ]
 }
 
@@ -1729,6 +1760,8 @@ per_code!(
     KV_URI_UNSUPPORTED,
     RET_NAME,
     RET_UNCONFIRMED,
+    AUD_NAMESPACE,
+    AUD_KEY_VAULT,
     RW_KMIP_REPLACE,
     AZ_ENDPOINT_TYPO,
     AZ_NO_KEY_VERSION,

@@ -177,18 +177,19 @@ fn config() -> impl Strategy<Value = Config> {
                 all_deployments_listed,
             }),
     );
+    let audit = proptest::option::of(
+        (opt(), opt()).prop_map(|(file, collection)| Audit { file, collection }),
+    );
     (
-        opt(),
-        text(),
-        providers,
-        tls,
+        (opt(), text(), providers, tls),
         target,
         rewrap,
         rotate,
         retire,
+        audit,
     )
         .prop_map(
-            |(uri, ns, providers, tls, target, rewrap, rotate, retire)| Config {
+            |((uri, ns, providers, tls), target, rewrap, rotate, retire, audit)| Config {
                 key_vault: KeyVault { uri, namespace: ns },
                 kms_providers: providers.into_iter().collect::<BTreeMap<_, _>>(),
                 tls_options: tls,
@@ -196,6 +197,7 @@ fn config() -> impl Strategy<Value = Config> {
                 rewrap,
                 rotate,
                 retire,
+                audit,
             },
         )
 }

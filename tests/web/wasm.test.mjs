@@ -420,3 +420,22 @@ test('[retire]: rows and the confirmation reach the config as core reads them', 
   assert.equal(empty?.code, 'KS-CFG-005');
   assert.equal(model.toConfig(model.defaultState()).retire, undefined);
 });
+
+test('advanced fields: [audit] reaches the config only when set, core judges its collection beside the field, and it round-trips', () => {
+  assert.equal(model.toConfig(awsState()).audit, undefined);
+  const c = model.toConfig(advancedState({ 'audit.file': ' logs/audit.jsonl ', 'audit.collection': 'keyshift.audit' }));
+  assert.deepEqual(c.audit, { file: 'logs/audit.jsonl', collection: 'keyshift.audit' });
+  assert.deepEqual(ks.validate(c).diagnostics.filter((d) => d.code.startsWith('KS-AUD-')), []);
+  const path = model.advancedPath(model.ADVANCED_FIELDS.find((f) => model.advancedId(f) === 'audit.collection'));
+  assert.equal(path, '/audit/collection');
+  const kv = model.toConfig(advancedState({ 'audit.collection': c.keyVault.namespace }));
+  const d = ks.validate(kv).diagnostics.find((x) => x.code === 'KS-AUD-002');
+  assert.ok(d, JSON.stringify(ks.validate(kv).diagnostics));
+  assert.equal(d.path, path);
+  assert.equal(ks.validate(model.toConfig(advancedState({ 'audit.collection': 'nodot' }))).diagnostics.find((x) => x.code === 'KS-AUD-001').path, path);
+  const text = ks.toToml(c);
+  assert.match(text, /^\[audit\]\nfile = "logs\/audit\.jsonl"\ncollection = "keyshift\.audit"$/m);
+  const { state, dropped } = model.fromConfig(ks.parseToml(text).config);
+  assert.deepEqual(dropped, []);
+  assert.equal(ks.toToml(model.toConfig(state)), text);
+});

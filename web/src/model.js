@@ -130,7 +130,7 @@ export const MAX_SOURCES = 8;
 /** At most this many retire deployments kept from storage. */
 export const MAX_DEPLOYMENTS = 32;
 
-/** The "Advanced" fields: the optional `[rewrap]` tuning and `[rotate]` collections.
+/** The "Advanced" fields: the optional `[rewrap]` tuning, `[audit]` and `[rotate]` collections.
  * `kind`: `integer` (sent as a number when it is digits, else as typed so core says
  * why), `list` (one `db.coll` per line, blank lines ignored), else text. `[retire]`
  * has rows of its own (`state.retire`). */
@@ -150,6 +150,14 @@ export const ADVANCED_FIELDS = [
   {
     section: 'rewrap', key: 'backupDir', label: 'Backup directory (optional)', placeholder: 'keyshift-backups',
     help: 'Where the backup of every key keyshift touches is written, relative to keyshift.toml. Empty: keyshift-backups.',
+  },
+  {
+    section: 'audit', key: 'file', label: 'Audit log file (optional)', placeholder: 'keyshift-backups/audit.jsonl',
+    help: 'The hash-chained record of every change keyshift makes to the key vault (docs/audit.md), relative to keyshift.toml. Empty: audit.jsonl in the backup directory.',
+  },
+  {
+    section: 'audit', key: 'collection', label: 'Audit collection (optional)', placeholder: 'keyshift.audit',
+    help: 'Also insert every audit record into this db.coll of the key vault\'s deployment (write concern majority): not the key vault itself.',
   },
   {
     section: 'rotate', key: 'collections', kind: 'list', label: 'Collections to rotate (optional)', placeholder: 'app.customers\napp.orders',
@@ -358,6 +366,12 @@ export function toConfig(state) {
     rewrap[f.key] = f.kind === 'integer' && /^[+-]?\d+$/.test(v) ? Number(v) : v;
   }
   if (Object.keys(rewrap).length) config.rewrap = rewrap;
+  const audit = {};
+  for (const f of ADVANCED_FIELDS.filter((x) => x.section === 'audit')) {
+    const v = text(state.advanced?.[advancedId(f)]);
+    if (v) audit[f.key] = v;
+  }
+  if (Object.keys(audit).length) config.audit = audit;
   const collections = collectionList(state.advanced?.['rotate.collections']);
   if (collections.length) config.rotate = { collections };
   const retire = {};
@@ -722,8 +736,8 @@ export function fromConfig(config) {
       : 'no such provider';
     dropped.push(`tlsOptions.${n} (${why})`);
   }
-  for (const f of ADVANCED_FIELDS.filter((x) => x.section === 'rewrap')) {
-    const v = config?.rewrap?.[f.key];
+  for (const f of ADVANCED_FIELDS.filter((x) => x.section === 'rewrap' || x.section === 'audit')) {
+    const v = config?.[f.section]?.[f.key];
     if (typeof v === 'string' || typeof v === 'number') state.advanced[advancedId(f)] = String(v);
   }
   const collections = config?.rotate?.collections;

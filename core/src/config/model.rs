@@ -46,6 +46,9 @@ pub struct Config {
     /// `[retire]`: every deployment whose data uses the key vault.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retire: Option<Retire>,
+    /// `[audit]`: where the audit trail goes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit: Option<Audit>,
 }
 
 /// `[keyVault]`.
@@ -407,6 +410,24 @@ pub struct Retire {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub all_deployments_listed: Option<bool>,
 }
+
+/// `[audit]`: the audit trail every command that changes the key vault appends to
+/// (docs/audit.md).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Audit {
+    /// The JSON Lines file (default: `audit.jsonl` in the backup directory); relative
+    /// paths start at the config file's directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Also insert every record into this `db.coll` of the key vault's deployment
+    /// (write concern majority).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
+}
+
+/// The audit file's name in the backup directory when `[audit] file` is not set.
+pub const DEFAULT_AUDIT_FILE: &str = "audit.jsonl";
 
 impl Rewrap {
     /// batchSize or its default.

@@ -19,6 +19,7 @@ const TOP: &[&str] = &[
     "rewrap",
     "rotate",
     "retire",
+    "audit",
 ];
 const KEY_VAULT: &[&str] = &["uri", "namespace"];
 const AWS: &[&str] = &["accessKeyId", "secretAccessKey", "sessionToken"];
@@ -68,6 +69,7 @@ const REWRAP: &[&str] = &[
 ];
 const ROTATE: &[&str] = &["collections"];
 const RETIRE: &[&str] = &["deployments", "allDeploymentsListed"];
+const AUDIT: &[&str] = &["file", "collection"];
 
 /// Every field name keyshift.toml knows, by section (for docs and the browser).
 pub const FIELDS: &[(&str, &[&str])] = &[
@@ -87,6 +89,7 @@ pub const FIELDS: &[(&str, &[&str])] = &[
     ("rewrap", REWRAP),
     ("rotate", ROTATE),
     ("retire", RETIRE),
+    ("audit", AUDIT),
 ];
 
 fn type_name(v: &Value) -> &'static str {
@@ -339,6 +342,16 @@ impl Walker {
             config.retire = Some(Retire {
                 deployments,
                 all_deployments_listed: self.boolean(m, "/retire", "allDeploymentsListed"),
+            });
+        }
+
+        if let Some(v) = root.get("audit")
+            && let Some(m) = self.obj(v, "/audit")
+        {
+            self.unknown_fields(m, "/audit", AUDIT);
+            config.audit = Some(Audit {
+                file: self.string(m, "/audit", "file", None),
+                collection: self.string(m, "/audit", "collection", None),
             });
         }
         config

@@ -5,6 +5,7 @@
 //! already-built model. Per-provider rules live in the submodules; each cites the
 //! provider documentation it follows.
 
+pub mod audit;
 pub mod aws;
 pub mod azure;
 pub mod common;
@@ -55,6 +56,7 @@ pub fn validate(config: &Config) -> Vec<Diagnostic> {
     common::check_rewrap(&mut out, config);
     rotate::check_rotate(&mut out, config);
     retire::check_retire(&mut out, config);
+    audit::check_audit(&mut out, config);
     out
 }
 
