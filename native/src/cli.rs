@@ -201,6 +201,13 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// The audit trail: every change keyshift made to the key vault, hash-chained
+    /// (docs/audit.md).
+    Audit {
+        /// What to do with it.
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Print a shell completion script: `keyshift completions bash >
     /// /etc/bash_completion.d/keyshift` (zsh: into a directory of $fpath as _keyshift).
     Completions {
@@ -210,6 +217,34 @@ pub enum Command {
     },
     /// Print the manual page (roff): `keyshift man > keyshift.1; man ./keyshift.1`.
     Man,
+}
+
+/// `keyshift audit` actions.
+#[derive(Subcommand, Debug)]
+pub enum AuditAction {
+    /// Check the log's hash chain: exit 0 when intact, 3 naming the first line where a
+    /// record was edited, deleted or reordered.
+    Verify {
+        #[command(flatten)]
+        /// Config (to find the log when FILE is not given) and output.
+        common: Common,
+        /// The audit log (default: [audit] file, else audit.jsonl in the backup
+        /// directory).
+        file: Option<PathBuf>,
+        /// A head hash an earlier run printed: also check the chain still holds that
+        /// record (proves nothing up to it was changed or cut off).
+        #[arg(long, value_name = "HASH")]
+        head: Option<String>,
+    },
+    /// Summarise the log run by run: who, when, which command, its outcome, keys by
+    /// outcome and those that need attention.
+    Show {
+        #[command(flatten)]
+        /// Config (to find the log when FILE is not given) and output.
+        common: Common,
+        /// The audit log (default: as for verify).
+        file: Option<PathBuf>,
+    },
 }
 
 impl Command {
@@ -227,6 +262,11 @@ impl Command {
             | Command::Rotate { common, .. }
             | Command::Retire { common, .. }
             | Command::Rollback { common, .. } => common.json,
+            Command::Audit { action } => match action {
+                AuditAction::Verify { common, .. } | AuditAction::Show { common, .. } => {
+                    common.json
+                }
+            },
             Command::Guide { .. } | Command::Completions { .. } | Command::Man => false,
         }
     }

@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 use clap::{CommandFactory, FromArgMatches};
-use keyshift::cli::{Cli, Command};
+use keyshift::cli::{AuditAction, Cli, Command};
 use keyshift::commands::{self, Failure};
 
 fn version_line() -> String {
@@ -57,6 +57,12 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             backup,
             yes,
         } => commands::rollback::run(common, backup, *yes).await,
+        Command::Audit { action } => match action {
+            AuditAction::Verify { common, file, head } => {
+                commands::audit::verify(common, file.as_deref(), head.as_deref())
+            }
+            AuditAction::Show { common, file } => commands::audit::show(common, file.as_deref()),
+        },
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), "keyshift", &mut out);

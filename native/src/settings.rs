@@ -88,6 +88,8 @@ pub fn check(path: &Path) -> Result<Checked, LoadError> {
 pub struct Settings {
     /// The checked configuration.
     pub config: Config,
+    /// The configuration file as given (for the audit trail).
+    pub config_path: PathBuf,
     /// Where relative paths start.
     pub base: PathBuf,
     /// The MongoDB connection string (may hold credentials).
@@ -374,6 +376,7 @@ pub fn load(path: &Path) -> Result<Settings, LoadError> {
         concurrency: rewrap.concurrency().clamp(1, 1024) as usize,
         kms_rate: rewrap.kms_rate.filter(|r| *r > 0).map(|r| r as f64),
         backup_dir: base.join(rewrap.backup_dir()),
+        config_path: path.to_path_buf(),
         base,
         config,
     })

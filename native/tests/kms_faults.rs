@@ -70,6 +70,7 @@ async fn rewrap_completes_through_transient_kms_faults() {
         },
         rewrap: Default::default(),
         reencrypt: None,
+        audit: None,
         dry_run: false,
     };
     let report = rewrap::run(&job, &|_| {}).await;

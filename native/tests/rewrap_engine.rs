@@ -84,6 +84,7 @@ impl Seeded {
             },
             rewrap: Default::default(),
             reencrypt: None,
+            audit: None,
             dry_run,
         }
     }

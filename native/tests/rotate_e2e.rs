@@ -472,6 +472,41 @@ async fn rotate_then_retire_leaves_only_new_keys_and_the_oracle_reads_everything
     // Nothing left to retire.
     let nothing = run_json(&s, &["retire", "--yes", "--json"], 0);
     assert_eq!(nothing["retired"], serde_json::json!([]));
+
+    // Every rotate and retire run is on the audit trail, and the chain verifies: each
+    // old key replaced (from the local key to its replacement under AWS), then deleted.
+    let v = run_json(&s, &["audit", "verify", "--json"], 0);
+    assert_eq!(v["ok"], true);
+    let log = std::fs::read_to_string(s.audit_log()).unwrap();
+    let key_records: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["type"] == "key")
+        .collect();
+    let ids_with = |outcome: &str| -> HashSet<String> {
+        key_records
+            .iter()
+            .filter(|r| r["outcome"] == outcome)
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let old_texts: HashSet<String> = old_ids.iter().map(uuid_string).collect();
+    assert_eq!(ids_with("replaced"), old_texts);
+    assert_eq!(ids_with("deleted"), old_texts);
+    for r in key_records.iter().filter(|r| r["outcome"] == "replaced") {
+        assert_eq!(r["from"]["provider"], "local");
+        assert_eq!(r["to"]["provider"], "aws");
+        let old = keyshift_core::rotate::ids::parse_uuid(r["id"].as_str().unwrap()).unwrap();
+        assert_eq!(r["newId"], uuid_string(&replacement_id(&old)).as_str());
+    }
+    let shown = run_json(&s, &["audit", "show", "--json"], 0);
+    let commands: HashSet<&str> = shown["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(commands, HashSet::from(["rotate", "retire"]));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -414,6 +414,10 @@ fn no_secret_in_any_byte_keyshift_produces() {
     }
     let backups = w.backups();
     assert!(backups.len() >= 2, "rewrap and rollback backups");
+    assert!(
+        files.contains(&w.audit_log()),
+        "the audit log rewrap and rollback wrote is among the files scanned"
+    );
     for f in &files {
         audit.check(&f.display().to_string(), &std::fs::read(f).unwrap());
     }

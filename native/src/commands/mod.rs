@@ -3,6 +3,7 @@
 //! Output contract: with `--json`, exactly one JSON document on stdout; otherwise text
 //! for people on stderr (stdout stays free for what a user pipes: snippets, policies).
 
+pub mod audit;
 pub mod check;
 pub mod inspect;
 pub mod offline;

@@ -93,6 +93,54 @@ async fn data_deployments(
     Ok(out)
 }
 
+/// One record per key retire deleted, restored or could not verify.
+async fn record_keys(audit: &crate::audit::Audit, r: &Report) -> Result<(), Failure> {
+    use keyshift_core::audit::record::{KeyRecord, Outcome};
+    let owned: Vec<(String, String, Option<serde_json::Value>)> = r
+        .retired
+        .iter()
+        .map(|k| {
+            let mk = k
+                .master_key
+                .as_ref()
+                .map(|d| bson::Bson::Document(d.clone()).into_relaxed_extjson());
+            (uuid_string(&k.old), uuid_string(&k.new), mk)
+        })
+        .collect();
+    let restored: Vec<String> = r.restored.iter().map(uuid_string).collect();
+    let mut records: Vec<KeyRecord<'_>> = owned
+        .iter()
+        .map(|(old, new, mk)| KeyRecord {
+            id: old,
+            from: mk.as_ref(),
+            to: None,
+            outcome: Outcome::Deleted,
+            why: None,
+            new_id: Some(new),
+        })
+        .collect();
+    records.extend(restored.iter().map(|id| KeyRecord {
+        id,
+        from: None,
+        to: None,
+        outcome: Outcome::Kept,
+        why: Some("restored: a value written meanwhile still needs it"),
+        new_id: None,
+    }));
+    records.extend(r.unproven.iter().map(|(id, why)| KeyRecord {
+        id,
+        from: None,
+        to: None,
+        outcome: Outcome::Kept,
+        why: Some(why.as_str()),
+        new_id: None,
+    }));
+    audit
+        .keys(&records)
+        .await
+        .map_err(|e| Failure::failed(format!("{e}; the deleted keys are in the retire backup")))
+}
+
 /// Runs `retire`.
 pub async fn run(common: &Common, yes: bool) -> CmdResult {
     let settings = settings::load(&common.config)?;
@@ -125,6 +173,8 @@ pub async fn run(common: &Common, yes: bool) -> CmdResult {
         ),
         yes,
     )?;
+    let audit =
+        super::audit::start(&settings, &session, "retire", Some(&session.target), None).await?;
     let job = Job {
         session,
         deployments,
@@ -132,14 +182,42 @@ pub async fn run(common: &Common, yes: bool) -> CmdResult {
     if !common.json {
         eprintln!("keyshift: verifying the replacements and scanning for old keys");
     }
-    let report = retire::run(&job)
-        .await
+    let result = retire::run(&job).await;
+    // Every deleted key, and the run's end, on record before any output.
+    let mut error = result.as_ref().err().map(|e| e.to_string());
+    if let Ok(report) = &result
+        && let Err(e) = record_keys(&audit, report).await
+    {
+        error = Some(e.message.clone());
+    }
+    let counts = match &result {
+        Ok(r) => serde_json::json!({
+            "retired": r.retired.len(),
+            "restored": r.restored.len(),
+            "unproven": r.unproven.len(),
+            "remaining": r.remaining,
+            "backup": r.backup,
+        }),
+        Err(_) => serde_json::json!({}),
+    };
+    // `ok` exactly when the command exits 0.
+    let ok = error.is_none()
+        && result
+            .as_ref()
+            .is_ok_and(|r| r.remaining.is_empty() && r.unproven.is_empty());
+    let audited = super::audit::end(Some(&audit), ok, counts, error.as_deref()).await?;
+    let report = result
         .map_err(|e| Failure::failed(format!("retire stopped: {e}. Keys deleted before this point are in the retire backup; rerun to continue")))?;
+    if let Some(e) = error {
+        return Err(Failure::failed(e));
+    }
     for (id, why) in &report.unproven {
         eprintln!("keyshift: replacement {id} failed verification: {why}");
     }
     if common.json {
-        print_json(&report_json(&report));
+        let mut out = report_json(&report);
+        out["audit"] = audited.clone().unwrap_or_default();
+        print_json(&out);
     } else {
         for r in &report.retired {
             outln!(
@@ -168,6 +246,7 @@ pub async fn run(common: &Common, yes: bool) -> CmdResult {
         if report.retired.is_empty() && report.remaining.is_empty() && report.unproven.is_empty() {
             outln!("nothing to retire");
         }
+        super::audit::print_where(audited.as_ref());
     }
     if !report.unproven.is_empty() {
         eprintln!("keyshift: nothing was retired: a replacement key failed verification");

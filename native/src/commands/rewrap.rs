@@ -38,6 +38,18 @@ fn report_json(r: &Report) -> serde_json::Value {
     })
 }
 
+/// The counts a rewrap's `end` record carries.
+fn audit_counts(r: &Report) -> serde_json::Value {
+    serde_json::json!({
+        "selected": r.selected,
+        "alreadyUnderTarget": r.already_under_target,
+        "rewrapped": r.rewrapped,
+        "reEncrypted": r.reencrypted,
+        "notMoved": r.not_moved.len(),
+        "backup": r.backup,
+    })
+}
+
 /// Keys the source cannot unwrap: every one named (stderr, or the JSON document), then
 /// the stop. Nothing was written.
 fn unreadable_sources(
@@ -124,11 +136,18 @@ pub async fn run(common: &Common, dry_run: bool, yes: bool) -> CmdResult {
         )?;
     }
     let session = super::session(&settings).await?;
+    let audit = if dry_run {
+        None
+    } else {
+        let target = Some(&session.target);
+        Some(super::audit::start(&settings, &session, "rewrap", target, None).await?)
+    };
     let job = Job {
         reencrypt: reencrypter(&settings, &session.target).await?,
         session,
         rewrap: settings.config.rewrap_or_default(),
         dry_run,
+        audit,
     };
     let pace = job.session.kms.pace.clone();
     // A bar on a terminal; plain lines otherwise (logs, CI); nothing with --json.
@@ -185,6 +204,15 @@ pub async fn run(common: &Common, dry_run: bool, yes: bool) -> CmdResult {
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
+    // The run's end is on record before anything is printed.
+    let counts = match &result {
+        Ok(r) => audit_counts(r),
+        Err(_) => serde_json::json!({}),
+    };
+    let error = result.as_ref().err().map(|e| e.message.clone());
+    // `ok` exactly when the command exits 0.
+    let ok = result.as_ref().is_ok_and(|r| r.not_moved.is_empty());
+    let audited = super::audit::end(job.audit.as_ref(), ok, counts, error.as_deref()).await?;
     let report = match result {
         Ok(r) => r,
         Err(e) => match e.unreadable {
@@ -200,6 +228,7 @@ pub async fn run(common: &Common, dry_run: bool, yes: bool) -> CmdResult {
     if common.json {
         let mut out = report_json(&report);
         out["kmsThrottled"] = throttled.into();
+        out["audit"] = audited.clone().unwrap_or_default();
         print_json(&out);
     } else {
         if throttled > 0 {
@@ -262,6 +291,7 @@ pub async fn run(common: &Common, dry_run: bool, yes: bool) -> CmdResult {
                 b.display()
             );
         }
+        super::audit::print_where(audited.as_ref());
     }
     Ok(if report.not_moved.is_empty() {
         OK

@@ -9,10 +9,11 @@
 use crate::outln;
 use bson::{Bson, Document, RawDocumentBuf, doc};
 
-use super::{CmdResult, FAILED, Failure, OK, confirm, key_vault, print_json, run_id};
+use super::{CmdResult, FAILED, Failure, OK, confirm, print_json, run_id};
 use crate::cli::Common;
 use crate::rewrap::{backup, cas, target};
 use crate::settings;
+use keyshift_core::audit::record::{KeyRecord, Outcome};
 
 fn doc_of(raw: &RawDocumentBuf) -> Result<Document, Failure> {
     Document::try_from(raw.as_ref()).map_err(|e| Failure::failed(format!("key document: {e}")))
@@ -38,87 +39,55 @@ pub async fn run(common: &Common, backup_path: &std::path::Path, yes: bool) -> C
         ),
         yes,
     )?;
-    let vault = key_vault(&settings).await?;
+    let (client, vault) = super::key_vault_client(&settings).await?;
+    let run = format!("rollback-{}", run_id());
+    let audit = super::audit::start_run(
+        &settings,
+        &client,
+        &run,
+        "rollback",
+        Some(&reader.header.target),
+        Some(serde_json::json!({"backup": backup_path})),
+    )
+    .await?;
     let header = backup::Header {
         key_vault: settings.key_vault_ns(),
         target: reader.header.target.clone(),
-        run_id: format!("rollback-{}", run_id()),
+        run_id: run.clone(),
     };
-    let mut safety = backup::BackupWriter::create(&settings.backup_dir, &header)
-        .map_err(|e| Failure::failed(e.to_string()))?;
-    let (mut restored, mut already, mut left_alone, mut missing) =
-        (0u64, 0u64, Vec::new(), Vec::new());
-    let write_err = |e: mongodb::error::Error| {
-        Failure::failed(format!(
-            "key vault: {}",
-            super::redact_uri_error(&crate::deployment::describe(&e), settings.uri.expose())
-        ))
-    };
-    loop {
-        let batch = reader
-            .next_batch(settings.batch_size)
-            .map_err(|e| Failure::failed(e.to_string()))?;
-        if batch.is_empty() {
-            break;
-        }
-        let mut plan = Vec::new();
-        for saved in &batch {
-            let saved = doc_of(saved)?;
-            let id = saved.get("_id").cloned().unwrap_or(Bson::Null);
-            let Some(current) = vault
-                .find_one(doc! {"_id": id.clone()})
-                .await
-                .map_err(write_err)?
-            else {
-                missing.push(id.to_string());
-                continue;
-            };
-            let current = doc_of(&current)?;
-            if current.get("keyMaterial") == saved.get("keyMaterial") {
-                already += 1;
-                continue;
-            }
-            match current.get_document("masterKey") {
-                Ok(mk) if target::is_under(mk, &reader.header.target) => {
-                    safety
-                        .push(
-                            &RawDocumentBuf::try_from(&current)
-                                .map_err(|e| Failure::failed(e.to_string()))?,
-                        )
-                        .map_err(|e| Failure::failed(e.to_string()))?;
-                    plan.push((saved, current));
-                }
-                _ => left_alone.push(id.to_string()),
-            }
-        }
-        safety = safety
-            .checkpoint()
-            .map_err(|e| Failure::failed(e.to_string()))?;
-        for (saved, current) in plan {
-            let raw = |d: &Document| {
-                RawDocumentBuf::try_from(d).map_err(|e| Failure::failed(e.to_string()))
-            };
-            let swapped = cas::compare_and_swap(&vault, &raw(&current)?, &raw(&saved)?)
-                .await
-                .map_err(|e| {
-                    Failure::failed(format!(
-                        "key vault: {}; keys restored before this one are durable, and                          running the same rollback again continues",
-                        super::redact_uri_error(&e, settings.uri.expose())
-                    ))
-                })?;
-            if swapped {
-                restored += 1;
-            } else {
-                left_alone.push(
-                    current
-                        .get("_id")
-                        .map(|v| v.to_string())
-                        .unwrap_or_default(),
-                );
-            }
-        }
-    }
+    let mut safety = Some(
+        backup::BackupWriter::create(&settings.backup_dir, &header)
+            .map_err(|e| Failure::failed(e.to_string()))?,
+    );
+    let mut tally = Tally::default();
+    let result = restore(
+        &mut reader,
+        &vault,
+        &settings,
+        &mut safety,
+        &audit,
+        &mut tally,
+    )
+    .await;
+    let Tally {
+        restored,
+        already,
+        left_alone,
+        missing,
+    } = tally;
+    let counts = serde_json::json!({
+        "restored": restored,
+        "alreadyRestored": already,
+        "leftAlone": left_alone.len(),
+        "missing": missing.len(),
+    });
+    let error = result.as_ref().err().map(|f| f.message.clone());
+    // `ok` exactly when the command exits 0.
+    let ok = result.is_ok() && left_alone.is_empty() && missing.is_empty();
+    let audited = super::audit::end(Some(&audit), ok, counts, error.as_deref()).await?;
+    result?;
     let (safety_path, saved_count) = safety
+        .ok_or_else(|| Failure::failed("backup writer lost"))?
         .finish()
         .map_err(|e| Failure::failed(e.to_string()))?;
     if saved_count == 0 {
@@ -132,6 +101,7 @@ pub async fn run(common: &Common, backup_path: &std::path::Path, yes: bool) -> C
             "leftAlone": left_alone,
             "missing": missing,
             "backupOfOverwritten": (saved_count > 0).then_some(&safety_path),
+            "audit": audited,
         }));
     } else {
         outln!(
@@ -145,6 +115,186 @@ pub async fn run(common: &Common, backup_path: &std::path::Path, yes: bool) -> C
                 safety_path.display()
             );
         }
+        super::audit::print_where(audited.as_ref());
     }
     Ok(if ok { OK } else { FAILED })
+}
+
+/// What a rollback did so far.
+#[derive(Default)]
+struct Tally {
+    restored: u64,
+    already: u64,
+    left_alone: Vec<String>,
+    missing: Vec<String>,
+}
+
+/// Restores batch by batch; each batch's outcomes are on the audit trail before the
+/// next batch (those before a failed write too).
+async fn restore(
+    reader: &mut backup::BackupReader,
+    vault: &mongodb::Collection<RawDocumentBuf>,
+    settings: &settings::Settings,
+    safety: &mut Option<backup::BackupWriter>,
+    audit: &crate::audit::Audit,
+    tally: &mut Tally,
+) -> Result<(), Failure> {
+    let write_err = |e: mongodb::error::Error| {
+        Failure::failed(format!(
+            "key vault: {}",
+            super::redact_uri_error(&crate::deployment::describe(&e), settings.uri.expose())
+        ))
+    };
+    let target = reader.header.target.clone();
+    loop {
+        let batch = reader
+            .next_batch(settings.batch_size)
+            .map_err(|e| Failure::failed(e.to_string()))?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut records: Vec<Record> = Vec::new();
+        let mut plan = Vec::new();
+        for saved in &batch {
+            let saved = doc_of(saved)?;
+            let id = saved.get("_id").cloned().unwrap_or(Bson::Null);
+            let Some(current) = vault
+                .find_one(doc! {"_id": id.clone()})
+                .await
+                .map_err(write_err)?
+            else {
+                tally.missing.push(id.to_string());
+                records.push(Record::of(&saved, None, None, Outcome::Missing));
+                continue;
+            };
+            let current = doc_of(&current)?;
+            if current.get("keyMaterial") == saved.get("keyMaterial") {
+                tally.already += 1;
+                records.push(Record::of(
+                    &saved,
+                    Some(&current),
+                    Some(&saved),
+                    Outcome::AlreadyRestored,
+                ));
+                continue;
+            }
+            match current.get_document("masterKey") {
+                Ok(mk) if target::is_under(mk, &target) => {
+                    safety
+                        .as_mut()
+                        .ok_or_else(|| Failure::failed("backup writer lost"))?
+                        .push(
+                            &RawDocumentBuf::try_from(&current)
+                                .map_err(|e| Failure::failed(e.to_string()))?,
+                        )
+                        .map_err(|e| Failure::failed(e.to_string()))?;
+                    plan.push((saved, current));
+                }
+                _ => {
+                    tally.left_alone.push(id.to_string());
+                    records.push(Record::of(
+                        &saved,
+                        Some(&current),
+                        Some(&current),
+                        Outcome::ChangedMeanwhile,
+                    ));
+                }
+            }
+        }
+        let writer = safety
+            .take()
+            .ok_or_else(|| Failure::failed("backup writer lost"))?;
+        *safety = Some(
+            writer
+                .checkpoint()
+                .map_err(|e| Failure::failed(e.to_string()))?,
+        );
+        let mut stop = None;
+        for (saved, current) in plan {
+            let raw = |d: &Document| {
+                RawDocumentBuf::try_from(d).map_err(|e| Failure::failed(e.to_string()))
+            };
+            let swapped = match (raw(&current), raw(&saved)) {
+                (Ok(c), Ok(s)) => cas::compare_and_swap(vault, &c, &s).await.map_err(|e| {
+                    Failure::failed(format!(
+                        "key vault: {}; keys restored before this one are durable, and \
+                         running the same rollback again continues",
+                        super::redact_uri_error(&e, settings.uri.expose())
+                    ))
+                }),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            };
+            match swapped {
+                Ok(true) => {
+                    tally.restored += 1;
+                    records.push(Record::of(
+                        &saved,
+                        Some(&current),
+                        Some(&saved),
+                        Outcome::Restored,
+                    ));
+                }
+                Ok(false) => {
+                    tally.left_alone.push(
+                        current
+                            .get("_id")
+                            .map(|v| v.to_string())
+                            .unwrap_or_default(),
+                    );
+                    records.push(Record::of(
+                        &saved,
+                        Some(&current),
+                        None,
+                        Outcome::ChangedMeanwhile,
+                    ));
+                }
+                Err(e) => {
+                    stop = Some(e);
+                    break;
+                }
+            }
+        }
+        let keys: Vec<KeyRecord<'_>> = records.iter().map(Record::as_key).collect();
+        audit.keys(&keys).await.map_err(|e| {
+            Failure::failed(format!("{e}; running the same rollback again continues"))
+        })?;
+        if let Some(stop) = stop {
+            return Err(stop);
+        }
+    }
+}
+
+/// One key's audit record, owned until the batch is appended.
+struct Record {
+    id: String,
+    from: Option<serde_json::Value>,
+    to: Option<serde_json::Value>,
+    outcome: Outcome,
+}
+
+impl Record {
+    fn of(
+        saved: &Document,
+        from: Option<&Document>,
+        to: Option<&Document>,
+        outcome: Outcome,
+    ) -> Self {
+        Record {
+            id: super::audit::id_text(saved),
+            from: from.map(super::audit::master_key_json),
+            to: to.map(super::audit::master_key_json),
+            outcome,
+        }
+    }
+
+    fn as_key(&self) -> KeyRecord<'_> {
+        KeyRecord {
+            id: &self.id,
+            from: self.from.as_ref(),
+            to: self.to.as_ref(),
+            outcome: self.outcome,
+            why: None,
+            new_id: None,
+        }
+    }
 }

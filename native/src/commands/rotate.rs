@@ -200,12 +200,24 @@ pub async fn run(
             yes,
         )?;
     }
+    let audit = if dry_run {
+        None
+    } else {
+        let detail = serde_json::json!({
+            "collections": namespaces,
+            "partition": (!partition.is_whole())
+                .then(|| serde_json::json!({"index": partition.index, "count": partition.count})),
+        });
+        let target = Some(&session.target);
+        Some(super::audit::start(&settings, &session, "rotate", target, Some(detail)).await?)
+    };
     let job = Job {
         session,
         namespaces,
         partition,
         dry_run,
         skip_queryable: all_collections,
+        audit,
     };
     let pace = job.session.kms.pace.clone();
     // Bars on a terminal; plain lines otherwise; nothing with --json.
@@ -264,17 +276,44 @@ pub async fn run(
     if let Some(bar) = current.lock().unwrap_or_else(|e| e.into_inner()).take() {
         bar.finish();
     }
+    // The run's end (with every collection's counts) is on record before any output.
+    let (counts, error) = match &result {
+        Ok(r) => {
+            let mut counts = report_json(r);
+            // Keys are on record one by one; the schemaMap is printed for applications.
+            if let Some(c) = counts.as_object_mut() {
+                c.remove("schemaMap");
+                c.remove("keys");
+                c.insert("keysReplaced".into(), r.keys.len().into());
+            }
+            (counts, None)
+        }
+        Err(e) => (serde_json::json!({}), Some(e.to_string())),
+    };
+    let failures: u64 = result
+        .as_ref()
+        .map(|r| r.collections.iter().map(|c| c.failed).sum())
+        .unwrap_or(0);
+    let audited = super::audit::end(
+        job.audit.as_ref(),
+        result.is_ok() && failures == 0,
+        counts,
+        error.as_deref(),
+    )
+    .await?;
     let report = result.map_err(refused)?;
-    let failures: u64 = report.collections.iter().map(|c| c.failed).sum();
     for c in &report.collections {
         for e in &c.errors {
             eprintln!("keyshift: {e}");
         }
     }
     if common.json {
-        print_json(&report_json(&report));
+        let mut out = report_json(&report);
+        out["audit"] = audited.unwrap_or_default();
+        print_json(&out);
     } else {
         print_text(&report);
+        super::audit::print_where(audited.as_ref());
     }
     Ok(if failures == 0 {
         OK

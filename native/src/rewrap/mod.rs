@@ -24,6 +24,7 @@
 //!
 //! `dry_run` does all of it but the backup file and the writes.
 
+pub mod audit;
 pub mod backup;
 pub mod cas;
 pub mod prove;
@@ -59,6 +60,9 @@ pub struct Job {
     /// AWS `ReEncrypt` to the target, for keys already under an AWS key of the same
     /// provider and region (see [`reencrypt`]); `None`: every key through libmongocrypt.
     pub reencrypt: Option<std::sync::Arc<crate::aws::ReEncrypter>>,
+    /// The audit trail each batch's outcomes are appended to before the next batch
+    /// (`None` in a dry run).
+    pub audit: Option<crate::audit::Audit>,
 }
 
 /// Why one key was not moved.
@@ -194,9 +198,13 @@ pub async fn run(job: &Job, progress: &dyn Fn(Progress)) -> Result<Report, Rewra
     report.already_under_target = job
         .session
         .key_vault
-        .count_documents(already_under)
+        .count_documents(already_under.clone())
         .await
         .map_err(|e| db_fail("counting the keys already under the target", e))?;
+    if let Some(audit) = &job.audit {
+        audit::already(job, audit, already_under).await?;
+    }
+    let mut found_under = Vec::new();
     report.selected = report.already_under_target;
     let mut cursor = job
         .session
@@ -218,7 +226,10 @@ pub async fn run(job: &Job, progress: &dyn Fn(Progress)) -> Result<Report, Rewra
             // The exact check behind the query (a key that reached the target after the
             // count, or a masterKey field no provider defines).
             Some(mk) if target::is_under_for(&mk, &job.session.target, &job.rewrap) => {
-                report.already_under_target += 1
+                report.already_under_target += 1;
+                if job.audit.is_some() {
+                    found_under.push((key_id::text(&key), mk));
+                }
             }
             _ => {
                 writer.push(&key).map_err(RewrapError::new)?;
@@ -230,6 +241,9 @@ pub async fn run(job: &Job, progress: &dyn Fn(Progress)) -> Result<Report, Rewra
         }
     }
     progress(Progress::Scanned(report.selected));
+    if let Some(audit) = &job.audit {
+        audit::found_under(audit, &found_under).await?;
+    }
     let (backup_path, _) = writer.finish().map_err(RewrapError::new)?;
     crate::failpoint::hit("rewrap.backup-synced");
     tracing::info!(selected = report.selected, to_move, backup = %backup_path.display(), "backup synced");
@@ -310,9 +324,17 @@ async fn move_keys(
             (outcomes, Some(next_rewrapped))
         };
         tracing::info!(batch = batch.len(), "batch rewrapped, proven and written");
+        let (outcomes, stop) = outcomes?;
+        // Every outcome is recorded, those before a stop too, before the next batch.
+        if let Some(audit) = &job.audit {
+            audit::batch(job, audit, &batch, &outcomes).await?;
+        }
+        if let Some(stop) = stop {
+            return Err(stop);
+        }
         report.reencrypted += rewrapped.reencrypted;
         report.reencrypted_unproven += rewrapped.unproven.len() as u64;
-        for (id, outcome) in outcomes? {
+        for (id, outcome) in outcomes {
             match outcome {
                 None => report.rewrapped += 1,
                 Some(o) => report.not_moved.push((id, o)),
@@ -355,7 +377,7 @@ async fn prove_and_write(
     rewrapped: &Isolated,
     target_providers: &Document,
     kms: &KmsIo,
-) -> Result<Vec<(String, Option<KeyOutcome>)>, RewrapError> {
+) -> Result<Outcomes, RewrapError> {
     let under_new = crypt::build(target_providers).map_err(|e| fail("libmongocrypt", e))?;
     let under_old =
         crypt::build(job.session.kms_providers.expose()).map_err(|e| fail("libmongocrypt", e))?;
@@ -383,7 +405,7 @@ async fn prove_and_write(
         .map(|(_, old)| old);
     // Proofs hold the KMS slots; writes follow in their own stage (as many in flight),
     // so a slow key vault never idles the KMS and a slow KMS never idles the writes.
-    let written: Vec<(String, Option<KeyOutcome>)> = stream::iter(accepted)
+    let written: Vec<Result<(String, Option<KeyOutcome>), RewrapError>> = stream::iter(accepted)
         .map(|old| {
             let id = key_id::of(old);
             let new = id.and_then(|id| by_id.get(&id).copied());
@@ -432,11 +454,22 @@ async fn prove_and_write(
             Ok((id, (!swapped).then_some(KeyOutcome::ChangedMeanwhile)))
         })
         .buffer_unordered(kms.concurrency.max(1))
-        .try_collect()
-        .await?;
-    outcomes.extend(written);
-    Ok(outcomes)
+        .collect::<Vec<_>>()
+        .await;
+    // Keys written before a stop are kept (the audit trail records them).
+    let mut stop = None;
+    for w in written {
+        match w {
+            Ok(o) => outcomes.push(o),
+            Err(e) => stop = stop.or(Some(e)),
+        }
+    }
+    Ok((outcomes, stop))
 }
+
+/// A batch's outcomes by key id (`None`: moved), and what stopped the run if something
+/// did after some keys were written.
+type Outcomes = (Vec<(String, Option<KeyOutcome>)>, Option<RewrapError>);
 
 /// A libmongocrypt context (a batch rewrap, a proof, a probe) tried again as
 /// [`Backoff::KMS_CONTEXT`] allows: it wrote nothing when it failed. A permanent KMS

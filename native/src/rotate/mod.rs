@@ -59,6 +59,9 @@ pub struct Job {
     pub partition: Partition,
     /// Do everything but write.
     pub dry_run: bool,
+    /// The audit trail (`None` in a dry run): each replacement is recorded once made,
+    /// before any value is re-encrypted under it.
+    pub audit: Option<crate::audit::Audit>,
     /// Skip Queryable Encryption collections (by their options or by a value met in the
     /// scan) instead of refusing them: with `--all-collections`, which finds them;
     /// listing one by name is refused.
@@ -165,6 +168,49 @@ pub enum Progress<'a> {
 
 fn failed(e: impl std::fmt::Display) -> RotateError {
     RotateError::Failed(e.to_string())
+}
+
+/// One `replaced` record per old key: from its master key to its replacement's.
+async fn record_replacements(
+    audit: &crate::audit::Audit,
+    pairs: &[keys::Pair],
+    key_docs: &HashMap<[u8; 16], RawDocumentBuf>,
+) -> Result<(), RotateError> {
+    use keyshift_core::audit::record::{KeyRecord, Outcome};
+    let mk = |id: &[u8; 16]| {
+        key_docs
+            .get(id)
+            .and_then(crate::rewrap::master_key_of)
+            .map(|d| bson::Bson::Document(d).into_relaxed_extjson())
+    };
+    let owned: Vec<(
+        String,
+        String,
+        Option<serde_json::Value>,
+        Option<serde_json::Value>,
+    )> = pairs
+        .iter()
+        .map(|p| {
+            let text = |id: &[u8; 16]| bson::Uuid::from_bytes(*id).to_string();
+            (text(&p.old), text(&p.new), mk(&p.old), mk(&p.new))
+        })
+        .collect();
+    let records: Vec<KeyRecord<'_>> = owned
+        .iter()
+        .map(|(old, new, from, to)| KeyRecord {
+            id: old,
+            from: from.as_ref(),
+            to: to.as_ref(),
+            outcome: Outcome::Replaced,
+            why: None,
+            new_id: Some(new),
+        })
+        .collect();
+    audit.keys(&records).await.map_err(|e| {
+        failed(format!(
+            "{e}; the replacements are made and backed up, and running rotate again continues"
+        ))
+    })
 }
 
 /// Runs a rotation.
@@ -277,6 +323,9 @@ pub async fn run(
             new: p.new,
             created: p.created,
         });
+    }
+    if let Some(audit) = &job.audit {
+        record_replacements(audit, &pairs, &key_docs).await?;
     }
     drop(pairs);
 

@@ -77,6 +77,8 @@ pub struct Retired {
     pub new: [u8; 16],
     /// Names moved to the replacement.
     pub key_alt_names: Vec<String>,
+    /// The deleted key's masterKey (for the audit trail).
+    pub master_key: Option<Document>,
 }
 
 /// What a run did.
@@ -322,6 +324,7 @@ pub async fn run(job: &Job) -> Result<Report, Fault> {
                 old,
                 new,
                 key_alt_names: moved.remove(&old).unwrap_or_default(),
+                master_key: crate::rewrap::master_key_of(old_doc),
             });
         }
     }

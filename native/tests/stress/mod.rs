@@ -202,13 +202,19 @@ impl Seeded {
             .unwrap()
     }
 
-    /// The backup files written so far.
+    /// The backup files written so far (not the audit log beside them).
     pub fn backups(&self) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(self.dir.join("keyshift-backups"))
             .map(|d| d.map(|e| e.unwrap().path()).collect())
             .unwrap_or_default();
+        v.retain(|p| p.file_name().is_some_and(|n| n != "audit.jsonl"));
         v.sort();
         v
+    }
+
+    /// The audit log (default place: beside the backups).
+    pub fn audit_log(&self) -> PathBuf {
+        self.dir.join("keyshift-backups/audit.jsonl")
     }
 }
 
