@@ -15,6 +15,9 @@ pub struct Requirements {
     pub lang: Lang,
     /// What the generated code itself needs.
     pub base: &'static str,
+    /// The libmongocrypt it needs, and where the language gets it: 1.5.2 or later
+    /// everywhere, the first release without MONGOCRYPT-464 ([`REWRAP_WARNING`]).
+    pub libmongocrypt: &'static str,
     /// Named KMS providers (`aws:prod`).
     pub named: &'static str,
     /// The KMIP provider.
@@ -34,6 +37,7 @@ pub const REQUIREMENTS: [Requirements; 7] = [
     Requirements {
         lang: Lang::Python,
         base: "PyMongo 4.2+ with pymongocrypt 1.3.1+ (pip install \"pymongo[encryption]\")",
+        libmongocrypt: "libmongocrypt 1.5.2+, which the pymongocrypt 1.3.1+ wheels bundle (one you load yourself with PYMONGOCRYPT_LIB must be 1.5.2+ too)",
         named: "PyMongo 4.7+ with pymongocrypt 1.9+ (libmongocrypt 1.9+)",
         kmip: "PyMongo 4.0+ with pymongocrypt 1.2+",
         delegated: "PyMongo 4.9+ with pymongocrypt 1.10+",
@@ -42,6 +46,7 @@ pub const REQUIREMENTS: [Requirements; 7] = [
     Requirements {
         lang: Lang::Node,
         base: "mongodb 6.0.0+ with the mongodb-client-encryption of the same major version (6.x for mongodb 6, 7.x for mongodb 7)",
+        libmongocrypt: "libmongocrypt 1.5.2+: mongodb-client-encryption 6.x builds in a later one (6.1.0: libmongocrypt 1.11.0)",
         named: "mongodb 6.8.0+ with mongodb-client-encryption 6.1.0+",
         kmip: "mongodb 4.4.0+",
         delegated: "mongodb 6.8.0+",
@@ -50,6 +55,7 @@ pub const REQUIREMENTS: [Requirements; 7] = [
     Requirements {
         lang: Lang::Java,
         base: "mongodb-driver-sync 4.7.0+ with org.mongodb:mongodb-crypt (1.6.1+ before driver 5.2; from 5.2 on, the driver's own version), Java 11+",
+        libmongocrypt: "libmongocrypt 1.5.2+, inside org.mongodb:mongodb-crypt (1.6.1+ carries the fix; from driver 5.2 on it is built from libmongocrypt 1.11)",
         named: "mongodb-driver-sync 5.2.0+ (its mongodb-crypt bundles libmongocrypt 1.11)",
         kmip: "mongodb-driver-sync 4.4.0+",
         delegated: "mongodb-driver-sync 5.2.0+",
@@ -58,6 +64,7 @@ pub const REQUIREMENTS: [Requirements; 7] = [
     Requirements {
         lang: Lang::Go,
         base: "go.mongodb.org/mongo-driver 1.10.0+ (the v1 API used here), built with -tags cse against libmongocrypt 1.5.2+",
+        libmongocrypt: "libmongocrypt 1.5.2+ on the machines that build and run it",
         named: "not supported by the Go driver (GODRIVER-3076 is open; its named KMS spec tests are skipped): test this file before relying on it, or use unnamed providers for Go applications",
         kmip: "go.mongodb.org/mongo-driver 1.8.0+",
         delegated: "libmongocrypt 1.10.0+ (the driver passes masterKey through)",
@@ -66,6 +73,7 @@ pub const REQUIREMENTS: [Requirements; 7] = [
     Requirements {
         lang: Lang::Csharp,
         base: "MongoDB.Driver and MongoDB.Driver.Encryption 3.0.0+ on .NET 5+; on Linux, libmongocrypt installed and LIBMONGOCRYPT_PATH set to it",
+        libmongocrypt: "libmongocrypt 1.5.2+ (on Linux, the one LIBMONGOCRYPT_PATH names)",
         named: "MongoDB.Driver 3.0.0+",
         kmip: "MongoDB.Driver 2.14.0+",
         delegated: "MongoDB.Driver 2.28.0+",
@@ -74,6 +82,7 @@ pub const REQUIREMENTS: [Requirements; 7] = [
     Requirements {
         lang: Lang::Rust,
         base: "mongodb 3.2.0+ with feature \"in-use-encryption\", linked to a libmongocrypt with its own crypto backend",
+        libmongocrypt: "libmongocrypt 1.5.2+, the one the mongocrypt crate links (MONGOCRYPT_LIB_DIR)",
         named: "mongodb 3.1.0+",
         kmip: "mongodb 2.4.0+, its first release with in-use encryption (feature in-use-encryption-unstable before 3.2.0)",
         delegated: "mongodb 3.0.0+",
@@ -82,6 +91,7 @@ pub const REQUIREMENTS: [Requirements; 7] = [
     Requirements {
         lang: Lang::Mongosh,
         base: "mongosh 2.0.0+ (it bundles mongodb 6 and mongodb-client-encryption 6)",
+        libmongocrypt: "libmongocrypt 1.5.2+: mongosh 2.x carries it in its bundled mongodb-client-encryption 6",
         named: "mongosh 2.3.0+ (mongodb 6.8, mongodb-client-encryption 6.1)",
         kmip: "mongosh 2.0.0+",
         delegated: "mongosh 2.3.0+",
@@ -204,7 +214,10 @@ pub(crate) fn preamble(s: &Setup, lang: Lang) -> Vec<String> {
     );
     out.extend(wrap(&never, 88));
     out.push(String::new());
-    let mut req = vec![format!("Requires {}.", r.base)];
+    let mut req = vec![
+        format!("Requires {}.", r.base),
+        format!("Needs {}.", r.libmongocrypt),
+    ];
     let named = s.named();
     if !named.is_empty() {
         req.push(format!(

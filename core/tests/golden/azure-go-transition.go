@@ -14,6 +14,7 @@
 //
 // Requires go.mongodb.org/mongo-driver 1.10.0+ (the v1 API used here), built with -tags
 // cse against libmongocrypt 1.5.2+.
+// Needs libmongocrypt 1.5.2+ on the machines that build and run it.
 // Named KMS providers (`azure:prod`): not supported by the Go driver (GODRIVER-3076 is
 // open; its named KMS spec tests are skipped): test this file before relying on it, or use
 // unnamed providers for Go applications.

@@ -14,6 +14,7 @@
 //!
 //! Requires mongodb 3.2.0+ with feature "in-use-encryption", linked to a libmongocrypt with
 //! its own crypto backend.
+//! Needs libmongocrypt 1.5.2+, the one the mongocrypt crate links (MONGOCRYPT_LIB_DIR).
 //! Named KMS providers (`azure:prod`): mongodb 3.1.0+.
 //! If you ever run rewrapManyDataKey yourself: never with libmongocrypt 1.5.0 or 1.5.1 on
 //! Azure or GCP keys (MONGOCRYPT-464: it can replace their key material).

@@ -14,6 +14,7 @@
 //
 // Requires MongoDB.Driver and MongoDB.Driver.Encryption 3.0.0+ on .NET 5+; on Linux,
 // libmongocrypt installed and LIBMONGOCRYPT_PATH set to it.
+// Needs libmongocrypt 1.5.2+ (on Linux, the one LIBMONGOCRYPT_PATH names).
 // If you ever run rewrapManyDataKey yourself: never with libmongocrypt 1.5.0 or 1.5.1 on
 // Azure or GCP keys (MONGOCRYPT-464: it can replace their key material).
 // File paths are as keyshift.toml gives them: relative ones are relative to its directory.

@@ -14,6 +14,7 @@
 //
 // Requires go.mongodb.org/mongo-driver 1.10.0+ (the v1 API used here), built with -tags
 // cse against libmongocrypt 1.5.2+.
+// Needs libmongocrypt 1.5.2+ on the machines that build and run it.
 // If you ever run rewrapManyDataKey yourself: never with libmongocrypt 1.5.0 or 1.5.1 on
 // Azure or GCP keys (MONGOCRYPT-464: it can replace their key material).
 // File paths are as keyshift.toml gives them: relative ones are relative to its directory.

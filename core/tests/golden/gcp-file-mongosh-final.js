@@ -13,6 +13,8 @@
 // writes of sensitive fields would reach the server in plaintext.
 //
 // Requires mongosh 2.0.0+ (it bundles mongodb 6 and mongodb-client-encryption 6).
+// Needs libmongocrypt 1.5.2+: mongosh 2.x carries it in its bundled
+// mongodb-client-encryption 6.
 // If you ever run rewrapManyDataKey yourself: never with libmongocrypt 1.5.0 or 1.5.1 on
 // Azure or GCP keys (MONGOCRYPT-464: it can replace their key material).
 // File paths are as keyshift.toml gives them: relative ones are relative to its directory.

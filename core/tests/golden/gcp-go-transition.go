@@ -14,6 +14,7 @@
 //
 // Requires go.mongodb.org/mongo-driver 1.10.0+ (the v1 API used here), built with -tags
 // cse against libmongocrypt 1.5.2+.
+// Needs libmongocrypt 1.5.2+ on the machines that build and run it.
 // On-demand credentials (`gcp`): go.mongodb.org/mongo-driver 1.11.0+ for GCP, 1.12.0+ for
 // AWS and Azure.
 // If you ever run rewrapManyDataKey yourself: never with libmongocrypt 1.5.0 or 1.5.1 on

@@ -14,6 +14,7 @@
 //
 // Requires MongoDB.Driver and MongoDB.Driver.Encryption 3.0.0+ on .NET 5+; on Linux,
 // libmongocrypt installed and LIBMONGOCRYPT_PATH set to it.
+// Needs libmongocrypt 1.5.2+ (on Linux, the one LIBMONGOCRYPT_PATH names).
 // KMIP: MongoDB.Driver 2.14.0+.
 // KMIP delegated: MongoDB.Driver 2.28.0+.
 // If you ever run rewrapManyDataKey yourself: never with libmongocrypt 1.5.0 or 1.5.1 on

@@ -14,6 +14,8 @@
 //
 // Requires mongodb-driver-sync 4.7.0+ with org.mongodb:mongodb-crypt (1.6.1+ before driver
 // 5.2; from 5.2 on, the driver's own version), Java 11+.
+// Needs libmongocrypt 1.5.2+, inside org.mongodb:mongodb-crypt (1.6.1+ carries the fix;
+// from driver 5.2 on it is built from libmongocrypt 1.11).
 // KMIP: mongodb-driver-sync 4.4.0+.
 // KMIP delegated: mongodb-driver-sync 5.2.0+.
 // If you ever run rewrapManyDataKey yourself: never with libmongocrypt 1.5.0 or 1.5.1 on

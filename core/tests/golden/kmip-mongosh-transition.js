@@ -13,6 +13,8 @@
 // writes of sensitive fields would reach the server in plaintext.
 //
 // Requires mongosh 2.0.0+ (it bundles mongodb 6 and mongodb-client-encryption 6).
+// Needs libmongocrypt 1.5.2+: mongosh 2.x carries it in its bundled
+// mongodb-client-encryption 6.
 // KMIP: mongosh 2.0.0+.
 // KMIP delegated: mongosh 2.3.0+.
 // If you ever run rewrapManyDataKey yourself: never with libmongocrypt 1.5.0 or 1.5.1 on

@@ -14,6 +14,8 @@
 //
 // Requires mongodb 6.0.0+ with the mongodb-client-encryption of the same major version
 // (6.x for mongodb 6, 7.x for mongodb 7).
+// Needs libmongocrypt 1.5.2+: mongodb-client-encryption 6.x builds in a later one (6.1.0:
+// libmongocrypt 1.11.0).
 // KMIP: mongodb 4.4.0+.
 // KMIP delegated: mongodb 6.8.0+.
 // If you ever run rewrapManyDataKey yourself: never with libmongocrypt 1.5.0 or 1.5.1 on

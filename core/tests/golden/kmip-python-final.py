@@ -13,6 +13,8 @@
 # writes of sensitive fields would reach the server in plaintext.
 #
 # Requires PyMongo 4.2+ with pymongocrypt 1.3.1+ (pip install "pymongo[encryption]").
+# Needs libmongocrypt 1.5.2+, which the pymongocrypt 1.3.1+ wheels bundle (one you load
+# yourself with PYMONGOCRYPT_LIB must be 1.5.2+ too).
 # KMIP: PyMongo 4.0+ with pymongocrypt 1.2+.
 # KMIP delegated: PyMongo 4.9+ with pymongocrypt 1.10+.
 # If you ever run rewrapManyDataKey yourself: never with libmongocrypt 1.5.0 or 1.5.1 on

@@ -14,6 +14,7 @@
 //!
 //! Requires mongodb 3.2.0+ with feature "in-use-encryption", linked to a libmongocrypt with
 //! its own crypto backend.
+//! Needs libmongocrypt 1.5.2+, the one the mongocrypt crate links (MONGOCRYPT_LIB_DIR).
 //! KMIP: mongodb 2.4.0+, its first release with in-use encryption (feature
 //! in-use-encryption-unstable before 3.2.0).
 //! KMIP delegated: mongodb 3.0.0+.
