@@ -69,25 +69,37 @@ pub fn now() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// The OS user and host running this process.
+/// The OS user and host running this process: the name of its user id (from
+/// /etc/passwd; `USER` only when the id has no entry there), and `SUDO_USER` when run
+/// through sudo.
 pub fn who() -> record::Who {
-    let user = ["USER", "LOGNAME", "USERNAME"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| {
-            use std::os::unix::fs::MetadataExt;
-            std::fs::metadata("/proc/self")
-                .map(|m| format!("uid:{}", m.uid()))
-                .unwrap_or_else(|_| "unknown".into())
-        });
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok().map(|m| m.uid());
+    let named = uid.and_then(|uid| {
+        let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+        passwd.lines().find_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            let id: u32 = f.nth(1)?.parse().ok()?;
+            (id == uid && !name.is_empty()).then(|| name.to_string())
+        })
+    });
+    let env = |v: &str| std::env::var(v).ok().filter(|s| !s.is_empty());
+    let user = named
+        .or_else(|| env("USER"))
+        .or_else(|| env("LOGNAME"))
+        .or_else(|| uid.map(|u| format!("uid:{u}")))
+        .unwrap_or_else(|| "unknown".into());
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| env("HOSTNAME"))
         .unwrap_or_else(|| "unknown".into());
     record::Who {
         user,
+        uid,
+        sudo_user: env("SUDO_USER"),
         host,
         pid: std::process::id(),
     }

@@ -48,9 +48,16 @@ pub enum Outcome {
 
 /// Who ran the command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Who {
-    /// OS user name (or `uid:N` when it has no name).
+    /// OS user name of the process's user id (or `uid:N` when it has no name).
     pub user: String,
+    /// The process's user id, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// The user who ran it through `sudo` (`SUDO_USER`), when so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sudo_user: Option<String>,
     /// Host name.
     pub host: String,
     /// Process id.

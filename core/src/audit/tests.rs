@@ -20,6 +20,8 @@ fn log(records: &[Value]) -> String {
 fn sample() -> String {
     let who = Who {
         user: "ops".into(),
+        uid: Some(1000),
+        sudo_user: None,
         host: "db1".into(),
         pid: 7,
     };
