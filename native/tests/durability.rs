@@ -415,9 +415,21 @@ async fn a_write_concern_error_is_never_counted_as_done() {
 /// Key documents the key vault sent back (find and getMore replies) in `cmds`; an
 /// aggregate's reply is a count, not a key.
 fn key_documents_returned(cmds: &[Document], key_vault_ns: &str) -> i64 {
+    returned(cmds, key_vault_ns, false)
+}
+
+/// Documents key vault reads returned: whole key documents, or (`ids_only`) only those
+/// projected to `_id` and `masterKey` (the audit trail's `already` records), which
+/// carry no key material.
+fn returned(cmds: &[Document], key_vault_ns: &str, ids_only: bool) -> i64 {
+    let projected = |c: &Document| {
+        c.get_document("projection")
+            .is_ok_and(|p| !p.contains_key("keyMaterial") && p.get("_id").is_some())
+    };
     cmds.iter()
         .filter(|c| c.get_str("ns").ok() == Some(key_vault_ns))
         .filter(|c| matches!(c.get_str("command"), Ok("find" | "getMore")))
+        .filter(|c| projected(c) == ids_only)
         .filter_map(|c| match c.get("returned") {
             Some(Bson::Int32(n)) => Some(i64::from(*n)),
             Some(Bson::Int64(n)) => Some(*n),
@@ -428,7 +440,8 @@ fn key_documents_returned(cmds: &[Document], key_vault_ns: &str) -> i64 {
 
 /// The server selects: a rewrap reads only the keys it may move (core's query), so a
 /// rerun after a finished move reads no key document, yet still reports every key as
-/// already under the target. A user's filter narrows what is read and counted.
+/// already under the target: the audit trail records each by its id and master key, read
+/// without key material. A user's filter narrows what is read and counted.
 #[tokio::test]
 async fn a_rerun_over_a_moved_vault_reads_no_key_document() {
     let _one = STAND_IN.lock().await;
@@ -459,6 +472,11 @@ async fn a_rerun_over_a_moved_vault_reads_no_key_document() {
         "{again}"
     );
     assert_eq!(reads(since).await, 0, "the rerun read key documents");
+    let projected = returned(&recorded(since, &kv_db).await, &s.key_vault_ns, true);
+    assert_eq!(
+        projected, 40,
+        "the ids and master keys of the keys already moved, for the audit trail"
+    );
     let since = last_seq().await;
     run(&s, &["rewrap", "--dry-run", "--json"], 0);
     assert_eq!(reads(since).await, 0, "the dry run read key documents");

@@ -70,6 +70,13 @@ def test_cursor_commands_map_to_their_namespace(client, db):
     assert [r["command"] for r in records] == ["find", "getMore", "killCursors"]
     # How many documents each cursor reply carried (PyMongo's own count agrees).
     assert [r["returned"] for r in records] == [3, 3, None]
+    assert [r["projection"] for r in records] == [None, None, None]
+    # A find's projection is recorded, and its getMores carry it.
+    since = client.admin.command({"ksCommandLog": 1, "limit": 1})["lastSeq"]
+    list(db.c.find({}, {"_id": 1}, batch_size=4))
+    records = _log(client, ns=db.name + ".c", since=since)
+    assert [r["command"] for r in records] == ["find", "getMore", "getMore"]
+    assert [r["projection"] for r in records] == [{"_id": 1}] * 3
     other = _log(client, ns=db.name + ".other", since=since)
     assert other == []
 

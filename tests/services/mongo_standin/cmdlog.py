@@ -7,7 +7,9 @@ Each received command appends one small list to a bounded deque (the last LIMIT
 commands); nothing is copied or encoded until `{ksCommandLog: 1}` asks for them, so
 recording costs about a microsecond per command. The outcome (ok, code) is filled in
 when the reply is ready, with `returned`: how many documents a cursor reply (find,
-aggregate, getMore) carried back.
+aggregate, getMore) carried back, and `projection`: the fields a find asked for (a
+getMore carries its find's), so a test can tell reading whole key documents from
+reading only their ids.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ LIMIT = 200_000
 MAX_RETURNED = 50_000  # one reply stays far below 16 MiB
 
 # record layout (a list, for speed)
-SEQ, NAME, DB, NS, RC, WC, RP, LSID, TXN, USER, CONN, OK, CODE, RETURNED = range(14)
+SEQ, NAME, DB, NS, RC, WC, RP, LSID, TXN, USER, CONN, OK, CODE, RETURNED, PROJECTION = range(15)
+CURSORS = 10_000  # open cursors whose find's projection a getMore takes
 
 
 def namespace(name: str, db: str, cmd: dict) -> str | None:
@@ -39,16 +42,22 @@ class CommandLog:
     def __init__(self, limit: int = LIMIT):
         self.records: deque = deque(maxlen=limit)
         self._seq = itertools.count(1)
+        self._projections: dict = {}
 
     def record(self, conn, db: str, name: str, cmd: dict) -> list:
+        if name == "find":
+            projection = cmd.get("projection")
+        elif name == "getMore":
+            projection = self._projections.get(cmd.get("getMore"))
+        else:
+            projection = None
         rec = [next(self._seq), name, db, namespace(name, db, cmd), cmd.get("readConcern"),
                cmd.get("writeConcern"), cmd.get("$readPreference"), "lsid" in cmd, cmd.get("txnNumber"),
-               conn.user, conn.id, None, None, None]
+               conn.user, conn.id, None, None, None, projection]
         self.records.append(rec)
         return rec
 
-    @staticmethod
-    def finish(rec: list, reply) -> None:
+    def finish(self, rec: list, reply) -> None:
         if isinstance(reply, dict):
             ok = reply.get("ok")
             rec[OK] = 1 if ok else 0
@@ -57,6 +66,10 @@ class CommandLog:
             if isinstance(cursor, dict):  # find, aggregate, getMore: documents sent back
                 batch = cursor.get("firstBatch", cursor.get("nextBatch"))
                 rec[RETURNED] = len(batch) if isinstance(batch, list) else None
+                if rec[NAME] == "find" and rec[PROJECTION] is not None and cursor.get("id"):
+                    if len(self._projections) >= CURSORS:
+                        self._projections.clear()
+                    self._projections[cursor.get("id")] = rec[PROJECTION]
 
     def command(self, cmd: dict) -> dict:
         """{ksCommandLog: 1, ns?, db?, commands?: [names], since?: seq, limit?} or {ksCommandLog: 1, clear: true}"""
@@ -83,5 +96,5 @@ class CommandLog:
         out = [{"seq": Int64(r[SEQ]), "command": r[NAME], "db": r[DB], "ns": r[NS], "readConcern": r[RC],
                 "writeConcern": r[WC], "readPreference": r[RP], "lsid": r[LSID], "txnNumber": r[TXN],
                 "user": r[USER], "connectionId": r[CONN], "ok": r[OK], "code": r[CODE],
-                "returned": r[RETURNED]} for r in picked]
+                "returned": r[RETURNED], "projection": r[PROJECTION]} for r in picked]
         return {"commands": out, "truncated": truncated, "lastSeq": Int64(last), "ok": 1.0}
