@@ -62,6 +62,11 @@ pub fn path_for(config: &keyshift_core::config::Config, base: &Path) -> PathBuf 
     }
 }
 
+/// A masterKey document as the records hold it (relaxed extended JSON).
+pub fn master_key_json(mk: &bson::Document) -> Value {
+    bson::Bson::Document(mk.clone()).into_relaxed_extjson()
+}
+
 /// Now, RFC 3339 UTC with milliseconds.
 pub fn now() -> String {
     bson::DateTime::now()
@@ -145,7 +150,7 @@ impl Audit {
             collection,
             head: Mutex::new(Head::genesis()),
         };
-        let target = target.map(|t| bson::Bson::Document(t.clone()).into_relaxed_extjson());
+        let target = target.map(master_key_json);
         let who = who();
         let config_sha256 = record::config_hash(&settings.config);
         let config_path = settings.config_path.display().to_string();
@@ -184,7 +189,7 @@ impl Audit {
     }
 
     /// Appends one `key` record per entry.
-    pub async fn keys(&self, keys: &[record::KeyRecord<'_>]) -> Result<(), AuditError> {
+    pub async fn keys(&self, keys: &[record::KeyRecord]) -> Result<(), AuditError> {
         if keys.is_empty() {
             return Ok(());
         }
@@ -209,10 +214,8 @@ impl Audit {
 
     /// Seals and appends `records` (file first, fsynced; then the collection).
     async fn append(&self, records: Vec<Value>) -> Result<(), AuditError> {
-        let lines = append_to_file(&self.path, &self.run, records)?;
-        if let Some(last) = lines.last()
-            && let (Some(head), Ok(mut mine)) = (Head::of_tail(last), self.head.lock())
-        {
+        let (lines, head) = append_to_file(&self.path, &self.run, records)?;
+        if let Ok(mut mine) = self.head.lock() {
             *mine = head;
         }
         crate::failpoint::hit("audit.appended");
@@ -287,8 +290,12 @@ fn check_existing(path: &Path) -> Result<(), AuditError> {
 
 /// Under an exclusive lock: finds where the chain ends (removing a line a crash cut,
 /// with a `repair` record), seals `records` after it, writes them in one write and
-/// fsyncs. Returns the lines written.
-fn append_to_file(path: &Path, run: &str, records: Vec<Value>) -> Result<Vec<String>, AuditError> {
+/// fsyncs. Returns the lines written and the head after them.
+fn append_to_file(
+    path: &Path,
+    run: &str,
+    records: Vec<Value>,
+) -> Result<(Vec<String>, Head), AuditError> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
         .read(true)
@@ -321,7 +328,7 @@ fn append_to_file(path: &Path, run: &str, records: Vec<Value>) -> Result<Vec<Str
     write_records(&mut file, buffer.as_bytes()).map_err(|e| io(path, "writing", e))?;
     file.sync_data().map_err(|e| io(path, "syncing", e))?;
     let _ = file.unlock();
-    Ok(lines)
+    Ok((lines, head))
 }
 
 /// One write of every line (a crash test can cut it in the middle instead).

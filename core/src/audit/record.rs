@@ -113,23 +113,55 @@ pub fn start(at: &str, run: &str, s: &Start<'_>) -> Value {
 /// One key's record. `to` is the master key the key is under after this run (for keys
 /// not moved: where it still is); `why` is the reason for refused or not proven keys;
 /// `new_id` the replacement DEK for rotate and retire.
-pub struct KeyRecord<'a> {
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyRecord {
     /// The key's id (UUID text).
-    pub id: &'a str,
+    pub id: String,
     /// Its masterKey before the command (extended JSON).
-    pub from: Option<&'a Value>,
+    pub from: Option<Value>,
     /// Its masterKey after.
-    pub to: Option<&'a Value>,
+    pub to: Option<Value>,
     /// What happened.
     pub outcome: Outcome,
     /// Why, for outcomes that have a reason.
-    pub why: Option<&'a str>,
+    pub why: Option<String>,
     /// The replacement DEK (rotate, retire).
-    pub new_id: Option<&'a str>,
+    pub new_id: Option<String>,
+}
+
+impl KeyRecord {
+    /// A key's outcome, with no reason and no replacement.
+    pub fn new(
+        id: impl Into<String>,
+        from: Option<Value>,
+        to: Option<Value>,
+        outcome: Outcome,
+    ) -> Self {
+        KeyRecord {
+            id: id.into(),
+            from,
+            to,
+            outcome,
+            why: None,
+            new_id: None,
+        }
+    }
+
+    /// With the reason for the outcome.
+    pub fn why(mut self, why: impl Into<String>) -> Self {
+        self.why = Some(why.into());
+        self
+    }
+
+    /// With the replacement DEK.
+    pub fn new_id(mut self, id: impl Into<String>) -> Self {
+        self.new_id = Some(id.into());
+        self
+    }
 }
 
 /// A `key` record.
-pub fn key(at: &str, run: &str, k: &KeyRecord<'_>) -> Value {
+pub fn key(at: &str, run: &str, k: &KeyRecord) -> Value {
     let mut v = json!({
         "type": "key",
         "at": at,
@@ -139,11 +171,11 @@ pub fn key(at: &str, run: &str, k: &KeyRecord<'_>) -> Value {
         "to": k.to,
         "outcome": k.outcome,
     });
-    if let Some(why) = k.why {
-        v["why"] = why.into();
+    if let Some(why) = &k.why {
+        v["why"] = why.as_str().into();
     }
-    if let Some(new_id) = k.new_id {
-        v["newId"] = new_id.into();
+    if let Some(new_id) = &k.new_id {
+        v["newId"] = new_id.as_str().into();
     }
     v
 }

@@ -45,27 +45,24 @@ fn sample() -> String {
         record::key(
             "2026-12-03T00:00:01Z",
             "r1",
-            &KeyRecord {
+            &KeyRecord::new(
                 id,
-                from: Some(&local),
-                to: Some(&target),
-                outcome: Outcome::Moved,
-                why: None,
-                new_id: None,
-            },
+                Some(local.clone()),
+                Some(target.clone()),
+                Outcome::Moved,
+            ),
         )
     };
     let refused = record::key(
         "2026-12-03T00:00:01Z",
         "r1",
-        &KeyRecord {
-            id: "k3",
-            from: Some(&local),
-            to: Some(&local),
-            outcome: Outcome::Refused,
-            why: Some("unknown field"),
-            new_id: None,
-        },
+        &KeyRecord::new(
+            "k3",
+            Some(local.clone()),
+            Some(local.clone()),
+            Outcome::Refused,
+        )
+        .why("unknown field"),
     );
     let end = record::end(
         "2026-12-03T00:00:02Z",

@@ -47,25 +47,6 @@ pub async fn start_run(
         .map_err(|e| Failure::failed(format!("{command} refused: {e}")))
 }
 
-/// A key document's `_id` as UUID text (never a secret).
-pub fn id_text(doc: &bson::Document) -> String {
-    match doc.get("_id") {
-        Some(bson::Bson::Binary(b)) => match <[u8; 16]>::try_from(b.bytes.as_slice()) {
-            Ok(id) => bson::Uuid::from_bytes(id).to_string(),
-            Err(_) => "(non-UUID _id)".into(),
-        },
-        Some(other) => other.to_string(),
-        None => "(no _id)".into(),
-    }
-}
-
-/// A key document's `masterKey` as extended JSON (`null` when it has none).
-pub fn master_key_json(doc: &bson::Document) -> Value {
-    doc.get_document("masterKey")
-        .map(|mk| bson::Bson::Document(mk.clone()).into_relaxed_extjson())
-        .unwrap_or(Value::Null)
-}
-
 /// Records a command's end; returns where the trail is and its head, for the output.
 pub async fn end(
     audit: Option<&Audit>,

@@ -96,45 +96,24 @@ async fn data_deployments(
 /// One record per key retire deleted, restored or could not verify.
 async fn record_keys(audit: &crate::audit::Audit, r: &Report) -> Result<(), Failure> {
     use keyshift_core::audit::record::{KeyRecord, Outcome};
-    let owned: Vec<(String, String, Option<serde_json::Value>)> = r
+    let mut records: Vec<KeyRecord> = r
         .retired
         .iter()
         .map(|k| {
-            let mk = k
-                .master_key
-                .as_ref()
-                .map(|d| bson::Bson::Document(d.clone()).into_relaxed_extjson());
-            (uuid_string(&k.old), uuid_string(&k.new), mk)
+            let from = k.master_key.as_ref().map(crate::audit::master_key_json);
+            KeyRecord::new(uuid_string(&k.old), from, None, Outcome::Deleted)
+                .new_id(uuid_string(&k.new))
         })
         .collect();
-    let restored: Vec<String> = r.restored.iter().map(uuid_string).collect();
-    let mut records: Vec<KeyRecord<'_>> = owned
-        .iter()
-        .map(|(old, new, mk)| KeyRecord {
-            id: old,
-            from: mk.as_ref(),
-            to: None,
-            outcome: Outcome::Deleted,
-            why: None,
-            new_id: Some(new),
-        })
-        .collect();
-    records.extend(restored.iter().map(|id| KeyRecord {
-        id,
-        from: None,
-        to: None,
-        outcome: Outcome::Kept,
-        why: Some("restored: a value written meanwhile still needs it"),
-        new_id: None,
+    records.extend(r.restored.iter().map(|id| {
+        KeyRecord::new(uuid_string(id), None, None, Outcome::Kept)
+            .why("restored: a value written meanwhile still needs it")
     }));
-    records.extend(r.unproven.iter().map(|(id, why)| KeyRecord {
-        id,
-        from: None,
-        to: None,
-        outcome: Outcome::Kept,
-        why: Some(why.as_str()),
-        new_id: None,
-    }));
+    records.extend(
+        r.unproven.iter().map(|(id, why)| {
+            KeyRecord::new(id.as_str(), None, None, Outcome::Kept).why(why.as_str())
+        }),
+    );
     audit
         .keys(&records)
         .await

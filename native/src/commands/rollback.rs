@@ -11,6 +11,7 @@ use bson::{Bson, Document, RawDocumentBuf, doc};
 
 use super::{CmdResult, FAILED, Failure, OK, confirm, print_json, run_id};
 use crate::cli::Common;
+use crate::key_id;
 use crate::rewrap::{backup, cas, target};
 use crate::settings;
 use keyshift_core::audit::record::{KeyRecord, Outcome};
@@ -153,10 +154,11 @@ async fn restore(
         if batch.is_empty() {
             return Ok(());
         }
-        let mut records: Vec<Record> = Vec::new();
+        let mut records: Vec<KeyRecord> = Vec::new();
         let mut plan = Vec::new();
-        for saved in &batch {
-            let saved = doc_of(saved)?;
+        for raw in &batch {
+            let key = key_id::text(raw);
+            let saved = doc_of(raw)?;
             let id = saved.get("_id").cloned().unwrap_or(Bson::Null);
             let Some(current) = vault
                 .find_one(doc! {"_id": id.clone()})
@@ -164,14 +166,14 @@ async fn restore(
                 .map_err(write_err)?
             else {
                 tally.missing.push(id.to_string());
-                records.push(Record::of(&saved, None, None, Outcome::Missing));
+                records.push(record(&key, None, None, Outcome::Missing));
                 continue;
             };
             let current = doc_of(&current)?;
             if current.get("keyMaterial") == saved.get("keyMaterial") {
                 tally.already += 1;
-                records.push(Record::of(
-                    &saved,
+                records.push(record(
+                    &key,
                     Some(&current),
                     Some(&saved),
                     Outcome::AlreadyRestored,
@@ -188,12 +190,12 @@ async fn restore(
                                 .map_err(|e| Failure::failed(e.to_string()))?,
                         )
                         .map_err(|e| Failure::failed(e.to_string()))?;
-                    plan.push((saved, current));
+                    plan.push((key, saved, current));
                 }
                 _ => {
                     tally.left_alone.push(id.to_string());
-                    records.push(Record::of(
-                        &saved,
+                    records.push(record(
+                        &key,
                         Some(&current),
                         Some(&current),
                         Outcome::ChangedMeanwhile,
@@ -210,7 +212,7 @@ async fn restore(
                 .map_err(|e| Failure::failed(e.to_string()))?,
         );
         let mut stop = None;
-        for (saved, current) in plan {
+        for (key, saved, current) in plan {
             let raw = |d: &Document| {
                 RawDocumentBuf::try_from(d).map_err(|e| Failure::failed(e.to_string()))
             };
@@ -227,8 +229,8 @@ async fn restore(
             match swapped {
                 Ok(true) => {
                     tally.restored += 1;
-                    records.push(Record::of(
-                        &saved,
+                    records.push(record(
+                        &key,
                         Some(&current),
                         Some(&saved),
                         Outcome::Restored,
@@ -241,8 +243,8 @@ async fn restore(
                             .map(|v| v.to_string())
                             .unwrap_or_default(),
                     );
-                    records.push(Record::of(
-                        &saved,
+                    records.push(record(
+                        &key,
                         Some(&current),
                         None,
                         Outcome::ChangedMeanwhile,
@@ -254,8 +256,7 @@ async fn restore(
                 }
             }
         }
-        let keys: Vec<KeyRecord<'_>> = records.iter().map(Record::as_key).collect();
-        audit.keys(&keys).await.map_err(|e| {
+        audit.keys(&records).await.map_err(|e| {
             Failure::failed(format!("{e}; running the same rollback again continues"))
         })?;
         if let Some(stop) = stop {
@@ -264,37 +265,12 @@ async fn restore(
     }
 }
 
-/// One key's audit record, owned until the batch is appended.
-struct Record {
-    id: String,
-    from: Option<serde_json::Value>,
-    to: Option<serde_json::Value>,
-    outcome: Outcome,
-}
-
-impl Record {
-    fn of(
-        saved: &Document,
-        from: Option<&Document>,
-        to: Option<&Document>,
-        outcome: Outcome,
-    ) -> Self {
-        Record {
-            id: super::audit::id_text(saved),
-            from: from.map(super::audit::master_key_json),
-            to: to.map(super::audit::master_key_json),
-            outcome,
-        }
-    }
-
-    fn as_key(&self) -> KeyRecord<'_> {
-        KeyRecord {
-            id: &self.id,
-            from: self.from.as_ref(),
-            to: self.to.as_ref(),
-            outcome: self.outcome,
-            why: None,
-            new_id: None,
-        }
-    }
+/// A key's audit record: its masterKey in `from` (the document before) and `to` (after).
+fn record(id: &str, from: Option<&Document>, to: Option<&Document>, outcome: Outcome) -> KeyRecord {
+    let master_key = |d: &Document| {
+        d.get_document("masterKey")
+            .map(crate::audit::master_key_json)
+            .unwrap_or_default()
+    };
+    KeyRecord::new(id, from.map(master_key), to.map(master_key), outcome)
 }

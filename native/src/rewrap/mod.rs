@@ -228,7 +228,7 @@ pub async fn run(job: &Job, progress: &dyn Fn(Progress)) -> Result<Report, Rewra
             Some(mk) if target::is_under_for(&mk, &job.session.target, &job.rewrap) => {
                 report.already_under_target += 1;
                 if job.audit.is_some() {
-                    found_under.push((key_id::text(&key), mk));
+                    found_under.push(audit::already_record(&key));
                 }
             }
             _ => {
@@ -242,7 +242,7 @@ pub async fn run(job: &Job, progress: &dyn Fn(Progress)) -> Result<Report, Rewra
     }
     progress(Progress::Scanned(report.selected));
     if let Some(audit) = &job.audit {
-        audit::found_under(audit, &found_under).await?;
+        audit::record(audit, &found_under).await?;
     }
     let (backup_path, _) = writer.finish().map_err(RewrapError::new)?;
     crate::failpoint::hit("rewrap.backup-synced");

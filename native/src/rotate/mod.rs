@@ -177,33 +177,23 @@ async fn record_replacements(
     key_docs: &HashMap<[u8; 16], RawDocumentBuf>,
 ) -> Result<(), RotateError> {
     use keyshift_core::audit::record::{KeyRecord, Outcome};
-    let mk = |id: &[u8; 16]| {
+    let master_key = |id: &[u8; 16]| {
         key_docs
             .get(id)
             .and_then(crate::rewrap::master_key_of)
-            .map(|d| bson::Bson::Document(d).into_relaxed_extjson())
+            .map(|mk| crate::audit::master_key_json(&mk))
     };
-    let owned: Vec<(
-        String,
-        String,
-        Option<serde_json::Value>,
-        Option<serde_json::Value>,
-    )> = pairs
+    let text = |id: &[u8; 16]| bson::Uuid::from_bytes(*id).to_string();
+    let records: Vec<KeyRecord> = pairs
         .iter()
         .map(|p| {
-            let text = |id: &[u8; 16]| bson::Uuid::from_bytes(*id).to_string();
-            (text(&p.old), text(&p.new), mk(&p.old), mk(&p.new))
-        })
-        .collect();
-    let records: Vec<KeyRecord<'_>> = owned
-        .iter()
-        .map(|(old, new, from, to)| KeyRecord {
-            id: old,
-            from: from.as_ref(),
-            to: to.as_ref(),
-            outcome: Outcome::Replaced,
-            why: None,
-            new_id: Some(new),
+            KeyRecord::new(
+                text(&p.old),
+                master_key(&p.old),
+                master_key(&p.new),
+                Outcome::Replaced,
+            )
+            .new_id(text(&p.new))
         })
         .collect();
     audit.keys(&records).await.map_err(|e| {
