@@ -154,14 +154,15 @@ pub fn excluding_master_keys(master_keys: &[Value], user_filter: Option<&str>) -
 
 /// The query `keyshift rewrap` runs: keys not under the target (or under a KMIP object
 /// `kmipReplaceKeyIds` lists), narrowed by `rewrap.filter` when there is one. Keys
-/// already under the target are never read, so a rerun after a finished move reads no
-/// key document. Errors are the same diagnostics validation gives.
+/// already under the target are never read whole (only their ids and master keys, for
+/// the audit trail), so a rerun after a finished move reads no key material. Errors
+/// are the same diagnostics validation gives.
 pub fn rewrap_filter(config: &Config) -> Result<Value, Diagnostic> {
     config_selection(config).map(|s| s.rewrap)
 }
 
 /// The keys a rewrap leaves alone because they are already under the target (counted,
-/// never read): the complement of [`rewrap_filter`] within the user's filter.
+/// or read as ids and master keys for the audit trail; never whole): the complement of [`rewrap_filter`] within the user's filter.
 pub fn already_under_target(config: &Config) -> Result<Value, Diagnostic> {
     config_selection(config).map(|s| s.already_under)
 }

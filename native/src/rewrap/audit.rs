@@ -21,9 +21,9 @@ pub fn already_record(key: &RawDocumentBuf) -> KeyRecord {
     KeyRecord::new(key_id::text(key), mk.clone(), mk, Outcome::Already)
 }
 
-/// Keys the server counted as already under the target: their ids and master keys
-/// (read without their key material), recorded as `already`.
-pub async fn already(job: &Job, audit: &Audit, filter: Document) -> Result<(), RewrapError> {
+/// Keys the server selects as already under the target: their ids and master keys
+/// (read without their key material), recorded as `already`. Returns how many.
+pub async fn already(job: &Job, audit: &Audit, filter: Document) -> Result<u64, RewrapError> {
     let what = "reading the keys already under the target";
     let mut cursor = job
         .session
@@ -33,19 +33,21 @@ pub async fn already(job: &Job, audit: &Audit, filter: Document) -> Result<(), R
         .sort(doc! {"_id": 1})
         .await
         .map_err(|e| super::db_fail(what, e))?;
-    let mut page = Vec::new();
+    let (mut page, mut count) = (Vec::new(), 0u64);
     while let Some(key) = cursor
         .try_next()
         .await
         .map_err(|e| super::db_fail(what, e))?
     {
         page.push(already_record(&key));
+        count += 1;
         if page.len() >= job.session.batch_size.max(100) {
             record(audit, &page).await?;
             page.clear();
         }
     }
-    record(audit, &page).await
+    record(audit, &page).await?;
+    Ok(count)
 }
 
 /// Appends `records` (a rewrap stops when the trail cannot be written).

@@ -190,20 +190,22 @@ pub async fn run(job: &Job, progress: &dyn Fn(Progress)) -> Result<Report, Rewra
     };
     let mut writer =
         backup::BackupWriter::create(&backup_dir, &header).map_err(RewrapError::new)?;
-    // The server selects (core's query): keys already under the target are counted,
-    // never read, so a rerun after a finished move reads no key document.
+    // The server selects (core's query): keys already under the target are never read
+    // whole, so a rerun after a finished move reads no key material.
     let (to_read, already_under) =
         target::selection(&job.session.target, &job.rewrap, &job.session.filter)
             .map_err(RewrapError::new)?;
-    report.already_under_target = job
-        .session
-        .key_vault
-        .count_documents(already_under.clone())
-        .await
-        .map_err(|e| db_fail("counting the keys already under the target", e))?;
-    if let Some(audit) = &job.audit {
-        audit::already(job, audit, already_under).await?;
-    }
+    // With an audit trail each such key is read (id and masterKey) for its record, and
+    // that read counts them; without one the server only counts.
+    report.already_under_target = match &job.audit {
+        Some(audit) => audit::already(job, audit, already_under).await?,
+        None => job
+            .session
+            .key_vault
+            .count_documents(already_under)
+            .await
+            .map_err(|e| db_fail("counting the keys already under the target", e))?,
+    };
     let mut found_under = Vec::new();
     report.selected = report.already_under_target;
     let mut cursor = job
